@@ -1,0 +1,241 @@
+//! One site folder → one component, cached under `<state>/sites/<name>/<hash>/`.
+//!
+//! Steps, in order: hash the inputs; reuse the cached build when that hash is there; else
+//! stage the inputs (the bridge and generated config at guest path `/0`, the site's python
+//! path at `/1`…, vendored requirements last), vendor requirements with pip for the guest's
+//! CPython (native extension files are left out and listed), run componentize-py, and move
+//! the finished folder into place atomically. The staged folders stay: the server mounts
+//! them read-only at the same guest paths, so modules first imported at request time load.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+use super::hash::{copy_tree, ContentHash};
+use super::toolchain::{Toolchain, COMPONENTIZE_PY_VERSION};
+use crate::config::{AppConfig, Site};
+
+/// Bump when the layout of a build folder or the way it is made changes.
+const BUILD_FORMAT: &str = "wsgi-wasm-build-1";
+
+/// Where the inputs shared by every site live.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    /// The WIT world folder.
+    pub wit: PathBuf,
+    /// The folder that holds the `wsgi_bridge` package.
+    pub bridge: PathBuf,
+}
+
+/// A finished build of one site.
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    pub hash: String,
+    /// The build folder.
+    pub dir: PathBuf,
+    /// The component made by componentize-py.
+    pub component: PathBuf,
+    /// Folders mounted read-only at guest paths `/0`, `/1`, … in this order.
+    pub python_dirs: Vec<PathBuf>,
+}
+
+/// Why a build failed: the Python output is what the site's author needs to see.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("site `{site}`: importing the app failed while building its component:\n{output}")]
+    Python { site: String, output: String },
+    #[error("site `{site}`: vendoring `{requirements}` failed:\n{output}")]
+    Requirements { site: String, requirements: String, output: String },
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// The cache key of a site's build.
+pub fn hash_inputs(site: &Site, sources: &Sources) -> Result<String> {
+    let mut hash = ContentHash::new(BUILD_FORMAT);
+    hash.text("componentize-py", COMPONENTIZE_PY_VERSION);
+    hash.tree("wit", &sources.wit)?;
+    hash.tree("bridge", &sources.bridge.join("wsgi_bridge"))?;
+    hash.text("config", &site_config_module(&site.name, &site.app));
+    for (index, dir) in site.app.python_path.iter().enumerate() {
+        hash.tree(&format!("python_path/{index}"), dir)?;
+    }
+    if let Some(requirements) = &site.app.requirements {
+        let text = std::fs::read(requirements)
+            .with_context(|| format!("cannot read `{}`", requirements.display()))?;
+        hash.bytes("requirements", &text);
+    }
+    Ok(hash.finish())
+}
+
+/// The finished build for `hash`, if the cache has it.
+pub fn cached(state_dir: &Path, site: &Site, hash: &str) -> Option<Artifact> {
+    let dir = site_builds(state_dir, &site.name).join(hash);
+    let component = dir.join("component.wasm");
+    if !component.is_file() {
+        return None;
+    }
+    let mut python_dirs = Vec::new();
+    while dir.join("py").join(python_dirs.len().to_string()).is_dir() {
+        python_dirs.push(dir.join("py").join(python_dirs.len().to_string()));
+    }
+    Some(Artifact { hash: hash.to_owned(), dir, component, python_dirs })
+}
+
+/// Builds the site's component for `hash` (from [`hash_inputs`]).
+pub fn build(
+    state_dir: &Path,
+    site: &Site,
+    hash: &str,
+    sources: &Sources,
+    toolchain: &Toolchain,
+) -> Result<Artifact, BuildError> {
+    let builds = site_builds(state_dir, &site.name);
+    let work = builds.join(format!("{hash}.tmp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    let py = work.join("py");
+
+    let bridge_dir = py.join("0");
+    copy_tree(&sources.bridge.join("wsgi_bridge"), &bridge_dir.join("wsgi_bridge"))?;
+    std::fs::write(bridge_dir.join("wsgi_site_config.py"), site_config_module(&site.name, &site.app))
+        .context("cannot write the site config module")?;
+    let mut python_dirs = vec![bridge_dir];
+    for dir in &site.app.python_path {
+        let staged = py.join(python_dirs.len().to_string());
+        copy_tree(dir, &staged)?;
+        python_dirs.push(staged);
+    }
+    let mut native = Vec::new();
+    if let Some(requirements) = &site.app.requirements {
+        let staged = py.join(python_dirs.len().to_string());
+        native = vendor(site, requirements, &staged, toolchain)?;
+        python_dirs.push(staged);
+    }
+
+    let started = Instant::now();
+    let no_venv = work.join("no-venv");
+    std::fs::create_dir_all(&no_venv).context("cannot create the build folder")?;
+    let component = work.join("component.wasm");
+    let mut command = Command::new(&toolchain.componentize_py);
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &work)
+        .env("VIRTUAL_ENV", &no_venv)
+        .arg("-d")
+        .arg(&sources.wit)
+        .args(["-w", "wsgi", "componentize", "wsgi_bridge"]);
+    for dir in &python_dirs {
+        command.arg("-p").arg(dir);
+    }
+    let output = command
+        .arg("-o")
+        .arg(&component)
+        .output()
+        .with_context(|| format!("cannot run `{}`", toolchain.componentize_py.display()))?;
+    if !output.status.success() || !component.is_file() {
+        let mut text = String::from_utf8_lossy(&output.stderr).into_owned();
+        text.push_str(&String::from_utf8_lossy(&output.stdout));
+        if !native.is_empty() {
+            text.push_str("\nThese native extension files have no WASI build and were left out:\n");
+            for file in &native {
+                text.push_str(&format!("  {file}\n"));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&work);
+        return Err(BuildError::Python { site: site.name.clone(), output: text.trim_end().to_owned() });
+    }
+    let _ = std::fs::remove_dir_all(&no_venv);
+    tracing::debug!(site = %site.name, seconds = started.elapsed().as_secs_f64(), "componentize-py done");
+
+    let dir = builds.join(hash);
+    if std::fs::rename(&work, &dir).is_err() {
+        // Another process finished the same build first; its copy is identical.
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    cached(state_dir, site, hash)
+        .with_context(|| format!("the build folder `{}` is incomplete", dir.display()))
+        .map_err(BuildError::Other)
+}
+
+fn site_builds(state_dir: &Path, site: &str) -> PathBuf {
+    state_dir.join("sites").join(site)
+}
+
+/// Installs the requirements for the guest's CPython 3.14 into `target`. Returns the native
+/// extension files that were removed (they cannot load under WASI; packages such as
+/// MarkupSafe fall back to pure Python without them).
+fn vendor(site: &Site, requirements: &Path, target: &Path, toolchain: &Toolchain) -> Result<Vec<String>, BuildError> {
+    let output = Command::new(&toolchain.python)
+        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input"])
+        .args(["--python-version", "3.14", "--implementation", "cp", "--only-binary=:all:"])
+        .args(["--platform", "manylinux2014_x86_64", "--platform", "any"])
+        .arg("--target")
+        .arg(target)
+        .arg("-r")
+        .arg(requirements)
+        .output()
+        .with_context(|| format!("cannot run `{} -m pip`", toolchain.python.display()))?;
+    if !output.status.success() {
+        return Err(BuildError::Requirements {
+            site: site.name.clone(),
+            requirements: requirements.display().to_string(),
+            output: String::from_utf8_lossy(&output.stderr).trim_end().to_owned(),
+        });
+    }
+    let _ = std::fs::remove_dir_all(target.join("bin"));
+    let mut native = Vec::new();
+    remove_native(target, target, &mut native)?;
+    native.sort();
+    Ok(native)
+}
+
+fn remove_native(root: &Path, dir: &Path, found: &mut Vec<String>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read `{}`", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            remove_native(root, &path, found)?;
+        } else if path
+            .extension()
+            .is_some_and(|ext| ext == "so" || ext == "pyd" || ext == "dylib")
+        {
+            std::fs::remove_file(&path).with_context(|| format!("cannot remove `{}`", path.display()))?;
+            found.push(path.strip_prefix(root).unwrap_or(&path).display().to_string());
+        }
+    }
+    Ok(())
+}
+
+/// The `wsgi_site_config` module the bridge reads at build time.
+fn site_config_module(site: &str, app: &AppConfig) -> String {
+    let env: Vec<String> = app.env.iter().map(|(k, v)| format!("{}: {}", py_str(k), py_str(v))).collect();
+    let preload: Vec<String> = app.preload.iter().map(|m| py_str(m)).collect();
+    format!(
+        "# Generated by wsgi-wasm for this build; do not edit.\n\
+         SITE = {}\nMODULE = {}\nCALLABLE = {}\nPRELOAD = [{}]\nENV = {{{}}}\n",
+        py_str(site),
+        py_str(&app.module),
+        py_str(&app.callable),
+        preload.join(", "),
+        env.join(", ")
+    )
+}
+
+/// A Python string literal for any text (escapes everything outside printable ASCII).
+fn py_str(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' '..='~' => out.push(c),
+            _ => out.push_str(&format!("\\U{:08x}", c as u32)),
+        }
+    }
+    out.push('"');
+    out
+}

@@ -1,0 +1,283 @@
+//! `sites/<name>/site.toml`: one tenant's configuration, parsed strictly and resolved.
+//!
+//! ```toml
+//! server_names = ["blog.example.com"]   # Host values this site answers to
+//! default = false                       # at most one site answers unknown hosts
+//! [app]
+//! module = "app"                        # the module holding the WSGI callable
+//! callable = "application"
+//! python_path = ["."]                   # folders relative to the site folder
+//! requirements = "requirements.txt"     # pure-Python packages vendored at build time
+//! preload = ["myapp.views"]             # modules imported at build time, before the snapshot
+//! env = { APP_MODE = "production" }     # the app's os.environ; never the host's
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::ConfigError;
+
+/// The file name every site folder must hold.
+pub const SITE_FILE: &str = "site.toml";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSite {
+    server_names: Vec<String>,
+    #[serde(default)]
+    default: bool,
+    app: RawApp,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApp {
+    module: Option<String>,
+    callable: Option<String>,
+    python_path: Option<Vec<String>>,
+    requirements: Option<String>,
+    #[serde(default)]
+    preload: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+}
+
+/// A validated site.
+#[derive(Debug, Clone)]
+pub struct Site {
+    /// The site folder's name: the tenant's identity in logs and in the state folder.
+    pub name: String,
+    /// The site folder.
+    pub dir: PathBuf,
+    /// Lower-cased host names, without ports.
+    pub server_names: Vec<String>,
+    /// Whether this site answers hosts no site names.
+    pub default: bool,
+    pub app: AppConfig,
+}
+
+/// What the build needs to turn a site folder into a component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppConfig {
+    pub module: String,
+    pub callable: String,
+    /// Folders inside the site folder, in import order; each exists.
+    pub python_path: Vec<PathBuf>,
+    /// The requirements file, when the site has one.
+    pub requirements: Option<PathBuf>,
+    pub preload: Vec<String>,
+    pub env: BTreeMap<String, String>,
+}
+
+/// Reads every `<sites_dir>/<name>/site.toml`, in name order. Sites that fail to load are
+/// returned as errors beside the good ones, so one tenant's typo never stops the others.
+pub fn load_sites(sites_dir: &Path) -> anyhow::Result<(Vec<Site>, Vec<ConfigError>)> {
+    use anyhow::Context;
+    let entries = std::fs::read_dir(sites_dir)
+        .with_context(|| format!("cannot read the sites folder `{}`", sites_dir.display()))?;
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.join(SITE_FILE).is_file())
+        .collect();
+    dirs.sort();
+    let mut sites = Vec::new();
+    let mut errors = Vec::new();
+    for dir in dirs {
+        match load_site(&dir) {
+            Ok(site) => sites.push(site),
+            Err(error) => errors.push(error),
+        }
+    }
+    check_across_sites(&mut sites, &mut errors);
+    Ok((sites, errors))
+}
+
+/// Rules that span sites: a name claimed twice, two default sites. The later site (in name
+/// order) is the one rejected, so the outcome does not depend on directory listing order.
+fn check_across_sites(sites: &mut Vec<Site>, errors: &mut Vec<ConfigError>) {
+    let mut claimed: BTreeMap<String, String> = BTreeMap::new();
+    let mut default_site: Option<String> = None;
+    sites.retain(|site| {
+        let file = site.dir.join(SITE_FILE);
+        for name in &site.server_names {
+            if let Some(owner) = claimed.get(name) {
+                errors.push(ConfigError::new(
+                    &file,
+                    "server_names",
+                    format!("`{name}` is already claimed by site `{owner}`"),
+                ));
+                return false;
+            }
+        }
+        if site.default {
+            if let Some(owner) = &default_site {
+                errors.push(ConfigError::new(
+                    &file,
+                    "default",
+                    format!("site `{owner}` is already the default site"),
+                ));
+                return false;
+            }
+            default_site = Some(site.name.clone());
+        }
+        for name in &site.server_names {
+            claimed.insert(name.clone(), site.name.clone());
+        }
+        true
+    });
+}
+
+/// Parses and validates one site folder.
+pub fn load_site(dir: &Path) -> Result<Site, ConfigError> {
+    let file = dir.join(SITE_FILE);
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| ConfigError::new(&file, "-", format!("cannot read the file: {e}")))?;
+    let raw: RawSite = toml::from_str(&text).map_err(|e| toml_error(&file, &e))?;
+    let name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| is_site_name(n))
+        .ok_or_else(|| {
+            ConfigError::new(
+                &file,
+                "-",
+                format!(
+                    "the folder name `{}` is not a valid site name (letters, digits, `-`, `_`, `.`)",
+                    dir.display()
+                ),
+            )
+        })?
+        .to_owned();
+    let err = |key: &str, reason: String| ConfigError::new(&file, key, reason);
+
+    if raw.server_names.is_empty() && !raw.default {
+        return Err(err("server_names", "a site needs at least one name, or `default = true`".into()));
+    }
+    let mut server_names = Vec::new();
+    for name in &raw.server_names {
+        server_names.push(normalize_server_name(name).map_err(|reason| err("server_names", reason))?);
+    }
+
+    let app = raw.app;
+    let module = app.module.unwrap_or_else(|| "app".into());
+    if !is_dotted_identifier(&module) {
+        return Err(err("app.module", format!("`{module}` is not a Python module name")));
+    }
+    let callable = app.callable.unwrap_or_else(|| "application".into());
+    if !is_identifier(&callable) {
+        return Err(err("app.callable", format!("`{callable}` is not a Python identifier")));
+    }
+    let mut python_path = Vec::new();
+    for entry in app.python_path.unwrap_or_else(|| vec![".".into()]) {
+        let path = inside_site(dir, &entry).map_err(|reason| err("app.python_path", reason))?;
+        if !path.is_dir() {
+            return Err(err("app.python_path", format!("`{entry}` is not a folder in the site")));
+        }
+        python_path.push(path);
+    }
+    let requirements = match app.requirements {
+        None => None,
+        Some(entry) => {
+            let path = inside_site(dir, &entry).map_err(|reason| err("app.requirements", reason))?;
+            if !path.is_file() {
+                return Err(err("app.requirements", format!("`{entry}` is not a file in the site")));
+            }
+            Some(path)
+        }
+    };
+    for module in &app.preload {
+        if !is_dotted_identifier(module) {
+            return Err(err("app.preload", format!("`{module}` is not a Python module name")));
+        }
+    }
+    for key in app.env.keys() {
+        if key.is_empty() || key.contains('=') || key.contains('\0') {
+            return Err(err("app.env", format!("`{key}` is not a valid variable name")));
+        }
+    }
+    Ok(Site {
+        name,
+        dir: dir.to_path_buf(),
+        server_names,
+        default: raw.default,
+        app: AppConfig {
+            module,
+            callable,
+            python_path,
+            requirements,
+            preload: app.preload,
+            env: app.env,
+        },
+    })
+}
+
+/// Turns a toml/serde error into one naming the key; serde reports the path in its message.
+fn toml_error(file: &Path, error: &toml::de::Error) -> ConfigError {
+    let message = error.message().to_owned();
+    let key = match error.span() {
+        Some(_) => key_from_message(&message).unwrap_or_else(|| "-".into()),
+        None => "-".into(),
+    };
+    let location = error
+        .span()
+        .and_then(|span| std::fs::read_to_string(file).ok().map(|text| line_of(&text, span.start)))
+        .map(|line| format!(" (line {line})"))
+        .unwrap_or_default();
+    ConfigError::new(file, key, format!("{message}{location}"))
+}
+
+fn key_from_message(message: &str) -> Option<String> {
+    // serde: "unknown field `x`, expected ...", "missing field `x`".
+    let start = message.find('`')? + 1;
+    let end = start + message[start..].find('`')?;
+    Some(message[start..end].to_owned())
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Resolves `entry` against the site folder; it may not leave it.
+fn inside_site(dir: &Path, entry: &str) -> Result<PathBuf, String> {
+    let relative = Path::new(entry);
+    let escapes = relative
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir));
+    if escapes {
+        return Err(format!("`{entry}` must be a relative path inside the site folder"));
+    }
+    Ok(dir.join(relative))
+}
+
+fn normalize_server_name(name: &str) -> Result<String, String> {
+    let lowered = name.trim().to_ascii_lowercase();
+    let host = lowered.strip_prefix("*.").unwrap_or(&lowered);
+    let valid = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .split('.')
+            .all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    if valid {
+        Ok(lowered)
+    } else {
+        Err(format!("`{name}` is not a host name (or `*.` wildcard)"))
+    }
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_alphabetic() || c == '_')
+        && chars.all(|c| c.is_alphanumeric() || c == '_')
+}
+
+fn is_dotted_identifier(name: &str) -> bool {
+    !name.is_empty() && name.split('.').all(is_identifier)
+}
+
+fn is_site_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}

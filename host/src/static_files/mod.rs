@@ -1,0 +1,204 @@
+//! Static files of one site, served nginx-style before the request falls through to the
+//! site's WSGI app (`try_files $uri $uri/ @app`).
+//!
+//! [`serve`] runs this pipeline:
+//!
+//! 1. **Decode** the raw path: split on `/` first, then percent-decode each segment exactly
+//!    once (`path.rs`). Invalid UTF-8, NUL, `\`, an encoded `/` or a `..` segment → 400.
+//! 2. **Sanitise**: keep only normal segments (empty and `.` segments are dropped).
+//! 3. **Dot-file rule**: a segment starting with `.` (`.git`, `.env`, `.htaccess`) → 404,
+//!    answered here so the app never sees it either; a leading `/.well-known/` is exempt and
+//!    is served when present, else falls through to the app like any other path.
+//! 4. **Open through cap-std** (`open.rs`, in `spawn_blocking`): every access goes through
+//!    the root's `cap_std::fs::Dir`, so no `..`, absolute path or symlink leaves the root
+//!    (→ 403). With `disable_symlinks` every component is checked with `symlink_metadata`
+//!    and any symlink → 403. FIFOs, sockets and devices → 403 (opened `O_NONBLOCK` and
+//!    checked with `fstat`, so they are never blocked on).
+//! 5. **Directory / index**: a directory without its trailing slash → 301 to `/dir/`
+//!    (`Location` rebuilt from the sanitised segments; query dropped); with it, the first
+//!    existing `index` file is served; none → [`Outcome::NotFound`] (no listings). A
+//!    missing file → [`Outcome::NotFound`].
+//! 6. **Precompressed choice** (`encoding.rs`): when `precompressed` is on, `<file>.br` and
+//!    `<file>.gz` (regular files, same symlink rules) are looked up; the best one the
+//!    client's `Accept-Encoding` accepts with q > 0 (br before gzip on equal q) is served
+//!    with `Content-Encoding`. `Vary: Accept-Encoding` is sent whenever a sibling exists,
+//!    whichever representation is chosen. `Content-Type` comes from the original name;
+//!    each representation has its own ETag (suffix `-br`/`-gz`), and ranges apply to the
+//!    bytes actually sent.
+//! 7. **Conditionals** (`conditional.rs`): `If-Match`/`If-Unmodified-Since` failing → 412;
+//!    `If-None-Match` (weak comparison, `*`) or, without it, `If-Modified-Since` → 304.
+//! 8. **Ranges** (`range.rs`): honoured when `allow_ranges` and `If-Range` (if any) names
+//!    the current representation. One range → 206; several → 206 `multipart/byteranges`;
+//!    overlapping/adjacent ranges are coalesced; more than 16 ranges or a malformed header →
+//!    200 with the whole file; nothing satisfiable → 416 `Content-Range: bytes */SIZE`.
+//! 9. **Reply** (`reply.rs`): headers (`ETag`, `Last-Modified`, `Accept-Ranges`,
+//!    `Cache-Control`/`Expires` when `expires` is set, exact `Content-Length`) and a body
+//!    streamed in 64 KiB reads, so memory does not grow with file size. HEAD gets the same
+//!    headers and no body. No `Server`/`Date` header is set here.
+//!
+//! Methods: GET and HEAD are served. Any other method still gets the 400 of step 1 and the
+//! 404 of step 3 (those paths are never the app's), but otherwise returns
+//! [`Outcome::NotFound`] without touching the file system, even when a file exists at the
+//! path, so the app can handle e.g. a POST to that URL. Hence this module never answers 405.
+
+mod conditional;
+mod encoding;
+mod open;
+mod path;
+mod range;
+mod reply;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Component, Path};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use http::{HeaderMap, Method, StatusCode};
+
+use crate::body::Body;
+use conditional::Precondition;
+use open::Lookup;
+use path::DotRule;
+use range::RangePlan;
+
+/// Options for one site's static root, already validated.
+#[derive(Debug, Clone)]
+pub struct StaticOptions {
+    /// `wsgi_allow_ranges`: answer `Range` requests (and advertise `Accept-Ranges`).
+    pub allow_ranges: bool,
+    /// nginx `disable_symlinks`: refuse symlinks inside the root too.
+    pub disable_symlinks: bool,
+    /// When set: `Cache-Control: max-age=N` and `Expires`.
+    pub expires: Option<Duration>,
+    /// Index file names tried, in order, for a directory request.
+    pub index: Vec<String>,
+    /// Serve `.br`/`.gz` siblings to clients that accept them.
+    pub precompressed: bool,
+}
+
+impl Default for StaticOptions {
+    fn default() -> Self {
+        StaticOptions {
+            allow_ranges: true,
+            disable_symlinks: false,
+            expires: None,
+            index: vec!["index.html".to_owned()],
+            precompressed: true,
+        }
+    }
+}
+
+/// A site's static root: the directory opened once at start-up, and its options.
+#[derive(Debug, Clone)]
+pub struct StaticRoot {
+    dir: Arc<cap_std::fs::Dir>,
+    options: Arc<StaticOptions>,
+}
+
+impl StaticRoot {
+    /// Opens the directory `path` as the root every static lookup is confined to.
+    pub fn open(path: &Path, options: StaticOptions) -> anyhow::Result<Self> {
+        for name in &options.index {
+            let relative = Path::new(name);
+            let plain = !name.is_empty()
+                && !name.contains('\0')
+                && relative.components().all(|c| matches!(c, Component::Normal(_)));
+            anyhow::ensure!(plain, "static root {}: index name {name:?} is not a relative file name", path.display());
+        }
+        let dir = cap_std::fs::Dir::open_ambient_dir(path, cap_std::ambient_authority())
+            .with_context(|| format!("cannot open static root {}", path.display()))?;
+        Ok(StaticRoot { dir: Arc::new(dir), options: Arc::new(options) })
+    }
+
+    pub fn options(&self) -> &StaticOptions {
+        &self.options
+    }
+}
+
+/// The answer of the static layer.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A complete response (200/206/301/304/400/403/404 for denied paths/412/416/500).
+    Response(hyper::Response<Body>),
+    /// No static file matches: the caller runs the app (try_files fallthrough).
+    NotFound,
+}
+
+/// Serves `path` (the raw request path: percent-encoded, no query, e.g. `uri.path()`) from
+/// `root`, following the pipeline in the module documentation.
+pub async fn serve(root: &StaticRoot, method: &Method, path: &str, headers: &HeaderMap) -> Outcome {
+    let head = method == Method::HEAD;
+    let request = match path::decode(path) {
+        Ok(request) => request,
+        Err(err) => {
+            tracing::debug!(path, ?err, "static: refused request path");
+            return Outcome::Response(reply::status(StatusCode::BAD_REQUEST, head));
+        }
+    };
+    if request.dot_rule() == DotRule::Hidden {
+        return Outcome::Response(reply::status(StatusCode::NOT_FOUND, head));
+    }
+    if method != Method::GET && !head {
+        return Outcome::NotFound;
+    }
+
+    let options = Arc::clone(&root.options);
+    let accepted = if options.precompressed { encoding::accepted(headers) } else { Vec::new() };
+    let dir = Arc::clone(&root.dir);
+    let joined = tokio::task::spawn_blocking(move || {
+        let lookup = open::lookup(&dir, &request, &options, &accepted);
+        (lookup, request)
+    })
+    .await;
+    let (lookup, request) = match joined {
+        Ok(done) => done,
+        Err(err) => {
+            tracing::error!(%err, "static: lookup task failed");
+            return Outcome::Response(reply::status(StatusCode::INTERNAL_SERVER_ERROR, head));
+        }
+    };
+
+    let found = match lookup {
+        Lookup::Found(found) => found,
+        Lookup::Missing => return Outcome::NotFound,
+        Lookup::Redirect => return Outcome::Response(reply::redirect(&request.directory_location(), head)),
+        Lookup::Forbidden => return Outcome::Response(reply::status(StatusCode::FORBIDDEN, head)),
+        Lookup::Failed(err) => {
+            tracing::warn!(path, %err, "static: I/O error");
+            return Outcome::Response(reply::status(StatusCode::INTERNAL_SERVER_ERROR, head));
+        }
+    };
+    Outcome::Response(respond(&root.options, found, headers, head))
+}
+
+/// Steps 7–9 for an opened representation.
+fn respond(options: &StaticOptions, found: open::Found, headers: &HeaderMap, head: bool) -> hyper::Response<Body> {
+    let rep = found.representation;
+    let meta = reply::Meta {
+        content_type: reply::content_type(&found.original),
+        validators: conditional::Validators::new(rep.size, rep.modified, rep.coding.map(|c| c.extension())),
+        coding: rep.coding,
+        vary: found.has_siblings,
+        allow_ranges: options.allow_ranges,
+        expires: options.expires,
+    };
+    match conditional::evaluate(headers, &meta.validators) {
+        Precondition::Proceed => {}
+        Precondition::NotModified => return reply::not_modified(&meta),
+        Precondition::Failed => return reply::status(StatusCode::PRECONDITION_FAILED, head),
+    }
+    let plan = match headers.get(http::header::RANGE) {
+        Some(value) if options.allow_ranges && conditional::if_range_allows(headers, &meta.validators) => {
+            value.to_str().map_or(RangePlan::Full, |text| range::plan(text, rep.size))
+        }
+        _ => RangePlan::Full,
+    };
+    match plan {
+        RangePlan::Full => reply::whole(&meta, rep.file, rep.size, head),
+        RangePlan::Partial(ranges) => reply::partial(&meta, rep.file, rep.size, &ranges, head),
+        RangePlan::Unsatisfiable => reply::unsatisfiable(&meta, rep.size, head),
+    }
+}

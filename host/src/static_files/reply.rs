@@ -1,0 +1,240 @@
+//! Step 9 of the pipeline: build the response — representation headers, the 200/206/304/
+//! 412/416/301 and error answers, and the streaming file body.
+//!
+//! Bodies stream the file in [`CHUNK`]-byte reads through a `tokio::fs::File`, so memory per
+//! download stays bounded whatever the file size. Every response with a body carries an
+//! exact `Content-Length` (HEAD gets the same header and no body); a file that shrinks
+//! while it is sent ends the body with an error, so hyper cuts the connection instead of
+//! sending a short, well-framed response. No `Server` or `Date` header is set here.
+
+use std::collections::VecDeque;
+use std::io::SeekFrom;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use http::header::{
+    ACCEPT_RANGES, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE,
+    ETAG, EXPIRES, LAST_MODIFIED, LOCATION, VARY,
+};
+use http::response::Builder;
+use http::{HeaderValue, Response, StatusCode};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use super::conditional::Validators;
+use super::encoding::Coding;
+use super::range::ByteRange;
+use crate::body::{empty, full, Body, BodyError};
+
+/// Bytes read from the file per body frame.
+pub const CHUNK: u64 = 64 * 1024;
+
+/// The headers that describe one representation, shared by every answer about it.
+#[derive(Debug, Clone)]
+pub struct Meta {
+    pub content_type: HeaderValue,
+    pub validators: Validators,
+    pub coding: Option<Coding>,
+    /// Add `Vary: Accept-Encoding` (a precompressed sibling exists).
+    pub vary: bool,
+    pub allow_ranges: bool,
+    pub expires: Option<Duration>,
+}
+
+/// The `Content-Type` for a file, from the ORIGINAL file's name (never the `.br`/`.gz`).
+pub fn content_type(original: &Path) -> HeaderValue {
+    let essence = mime_guess::from_path(original).first_raw().unwrap_or("application/octet-stream");
+    let textual = essence.starts_with("text/")
+        || matches!(
+            essence,
+            "application/javascript" | "application/json" | "image/svg+xml" | "application/xml"
+        )
+        || essence.ends_with("+json")
+        || essence.ends_with("+xml");
+    let value = if textual { format!("{essence}; charset=utf-8") } else { essence.to_owned() };
+    HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("application/octet-stream"))
+}
+
+/// Validators, caching and Vary: what a 304 repeats from the 200 it stands for.
+fn cache_headers(mut builder: Builder, meta: &Meta) -> Builder {
+    builder = builder.header(ETAG, &meta.validators.etag);
+    if let Some(lm) = meta.validators.last_modified {
+        builder = builder.header(LAST_MODIFIED, httpdate::fmt_http_date(lm));
+    }
+    if let Some(max_age) = meta.expires {
+        builder = builder
+            .header(CACHE_CONTROL, format!("max-age={}", max_age.as_secs()))
+            .header(EXPIRES, httpdate::fmt_http_date(SystemTime::now() + max_age));
+    }
+    if meta.vary {
+        builder = builder.header(VARY, "accept-encoding");
+    }
+    builder
+}
+
+/// Everything a 200 or 206 sends about the representation (not its length or type).
+fn representation_headers(builder: Builder, meta: &Meta) -> Builder {
+    let mut builder = cache_headers(builder, meta);
+    if let Some(coding) = meta.coding {
+        builder = builder.header(CONTENT_ENCODING, coding.token());
+    }
+    if meta.allow_ranges {
+        builder = builder.header(ACCEPT_RANGES, "bytes");
+    }
+    builder
+}
+
+fn finish(builder: Builder, body: Body) -> Response<Body> {
+    builder.body(body).unwrap_or_else(|err| {
+        tracing::error!(%err, "static file response could not be built");
+        status(StatusCode::INTERNAL_SERVER_ERROR, false)
+    })
+}
+
+/// A short plain-text answer for `status` (400, 403, 404, 412, 500, ...).
+pub fn status(code: StatusCode, head: bool) -> Response<Body> {
+    let text = format!("{}\n", code.canonical_reason().unwrap_or("Error"));
+    let builder = Response::builder()
+        .status(code)
+        .header(CONTENT_TYPE, "text/plain; charset=utf-8")
+        .header(CONTENT_LENGTH, text.len());
+    let body = if head { empty() } else { full(text) };
+    builder.body(body).expect("static status response")
+}
+
+/// 301 to `location` (a directory asked for without its trailing slash).
+pub fn redirect(location: &str, head: bool) -> Response<Body> {
+    let mut response = status(StatusCode::MOVED_PERMANENTLY, head);
+    match HeaderValue::from_str(location) {
+        Ok(value) => {
+            response.headers_mut().insert(LOCATION, value);
+            response
+        }
+        Err(_) => status(StatusCode::NOT_FOUND, head),
+    }
+}
+
+/// 304: validators and caching headers, no body and no `Content-Length`.
+pub fn not_modified(meta: &Meta) -> Response<Body> {
+    let builder = cache_headers(Response::builder().status(StatusCode::NOT_MODIFIED), meta);
+    finish(builder, empty())
+}
+
+/// 416 with `Content-Range: bytes */size`.
+pub fn unsatisfiable(meta: &Meta, size: u64, head: bool) -> Response<Body> {
+    let mut response = status(StatusCode::RANGE_NOT_SATISFIABLE, head);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{size}")).expect("ascii"));
+    if meta.allow_ranges {
+        headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    }
+    response
+}
+
+/// 200 with the whole file.
+pub fn whole(meta: &Meta, file: std::fs::File, size: u64, head: bool) -> Response<Body> {
+    let builder = representation_headers(Response::builder().status(StatusCode::OK), meta)
+        .header(CONTENT_TYPE, meta.content_type.clone())
+        .header(CONTENT_LENGTH, size);
+    let body = if head { empty() } else { stream(file, vec![Piece::File { start: 0, len: size }]) };
+    finish(builder, body)
+}
+
+/// 206 with one range, or a `multipart/byteranges` body for several.
+pub fn partial(meta: &Meta, file: std::fs::File, size: u64, ranges: &[ByteRange], head: bool) -> Response<Body> {
+    let builder = representation_headers(Response::builder().status(StatusCode::PARTIAL_CONTENT), meta);
+    if let [range] = ranges {
+        let builder = builder
+            .header(CONTENT_TYPE, meta.content_type.clone())
+            .header(CONTENT_RANGE, range.content_range(size))
+            .header(CONTENT_LENGTH, range.len());
+        let body = if head { empty() } else { stream(file, vec![Piece::File { start: range.first, len: range.len() }]) };
+        return finish(builder, body);
+    }
+    let boundary = boundary();
+    let part_type = meta.content_type.to_str().unwrap_or("application/octet-stream");
+    let mut pieces = Vec::with_capacity(ranges.len() * 2 + 1);
+    for range in ranges {
+        let head = format!(
+            "\r\n--{boundary}\r\nContent-Type: {part_type}\r\nContent-Range: {}\r\n\r\n",
+            range.content_range(size)
+        );
+        pieces.push(Piece::Bytes(Bytes::from(head)));
+        pieces.push(Piece::File { start: range.first, len: range.len() });
+    }
+    pieces.push(Piece::Bytes(Bytes::from(format!("\r\n--{boundary}--\r\n"))));
+    let length: u64 = pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Bytes(b) => b.len() as u64,
+            Piece::File { len, .. } => *len,
+        })
+        .sum();
+    let builder = builder
+        .header(CONTENT_TYPE, format!("multipart/byteranges; boundary={boundary}"))
+        .header(CONTENT_LENGTH, length);
+    let body = if head { empty() } else { stream(file, pieces) };
+    finish(builder, body)
+}
+
+/// A boundary unlikely to occur in the file: 128 bits from std's randomly keyed hasher.
+fn boundary() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let word = || {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u128(SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_nanos());
+        hasher.finish()
+    };
+    format!("{:016x}{:016x}", word(), word())
+}
+
+/// One stretch of a response body.
+enum Piece {
+    /// Literal bytes (multipart part headers).
+    Bytes(Bytes),
+    /// `len` bytes of the file from offset `start`.
+    File { start: u64, len: u64 },
+}
+
+/// The state of a streaming body: the file and what is left to send.
+struct Reader {
+    file: tokio::fs::File,
+    /// Where the file's cursor is, to skip a seek when the next piece starts there.
+    position: u64,
+    pieces: VecDeque<Piece>,
+}
+
+/// A body that sends `pieces`, reading the file parts [`CHUNK`] bytes at a time.
+fn stream(file: std::fs::File, pieces: Vec<Piece>) -> Body {
+    let reader = Reader { file: tokio::fs::File::from_std(file), position: 0, pieces: pieces.into() };
+    let frames = futures_util::stream::try_unfold(reader, next_frame);
+    StreamBody::new(frames).boxed_unsync()
+}
+
+async fn next_frame(mut reader: Reader) -> Result<Option<(Frame<Bytes>, Reader)>, BodyError> {
+    loop {
+        let (start, len) = match reader.pieces.pop_front() {
+            None => return Ok(None),
+            Some(Piece::Bytes(bytes)) => return Ok(Some((Frame::data(bytes), reader))),
+            Some(Piece::File { len: 0, .. }) => continue,
+            Some(Piece::File { start, len }) => (start, len),
+        };
+        if reader.position != start {
+            reader.file.seek(SeekFrom::Start(start)).await?;
+            reader.position = start;
+        }
+        let want = len.min(CHUNK);
+        let mut buf = BytesMut::with_capacity(want as usize);
+        let read = (&mut reader.file).take(want).read_buf(&mut buf).await? as u64;
+        if read == 0 {
+            return Err("static file shrank while it was being sent".into());
+        }
+        reader.position += read;
+        if read < len {
+            reader.pieces.push_front(Piece::File { start: start + read, len: len - read });
+        }
+        return Ok(Some((Frame::data(buf.freeze()), reader)));
+    }
+}

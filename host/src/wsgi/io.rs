@@ -1,0 +1,192 @@
+//! The host side of one request's I/O: the guest's `read-body`, `send-headers`, `write` and
+//! `log` calls land here.
+//!
+//! The request body is pulled from the client only when the app reads (wsgi.input), a piece
+//! at a time. The response goes out through a small bounded channel into the hyper response
+//! body: a slow client fills it and the guest waits in `write` (backpressure, no spinning);
+//! a client that went away makes `write` fail so the app stops and its `close()` runs.
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Frame;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::body::BodyError;
+use crate::runtime::bindings::host;
+use crate::runtime::store::StoreState;
+
+/// The request body as the app sees it (hyper's `Incoming`, boxed).
+pub type RequestBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BodyError>;
+
+/// The most bytes one `read-body` call returns, whatever the guest asks for.
+const MAX_READ: usize = 1024 * 1024;
+
+/// Status and headers, handed to the dispatcher when the guest sends them.
+pub struct Head {
+    pub status: StatusCode,
+    pub reason: Option<hyper::ext::ReasonPhrase>,
+    pub headers: HeaderMap,
+}
+
+/// The I/O state of the request an instance is serving.
+pub struct RequestIo {
+    /// Site and request id, for log lines.
+    pub site: std::sync::Arc<str>,
+    pub request_id: u64,
+    body: RequestBody,
+    pending: Bytes,
+    body_done: bool,
+    head: Option<oneshot::Sender<Head>>,
+    chunks: mpsc::Sender<Result<Frame<Bytes>, BodyError>>,
+    /// HEAD requests run the app as GET would, but its body bytes are dropped.
+    discard_body: bool,
+}
+
+impl RequestIo {
+    pub fn new(
+        site: std::sync::Arc<str>,
+        request_id: u64,
+        body: RequestBody,
+        discard_body: bool,
+        head: oneshot::Sender<Head>,
+        chunks: mpsc::Sender<Result<Frame<Bytes>, BodyError>>,
+    ) -> Self {
+        Self { site, request_id, body, pending: Bytes::new(), body_done: false, head: Some(head), chunks, discard_body }
+    }
+
+    /// Whether the guest has sent its status and headers.
+    pub fn head_sent(&self) -> bool {
+        self.head.is_none()
+    }
+
+    /// Ends the response stream with an error, so hyper cuts the connection instead of
+    /// ending a response that is not whole as if it were.
+    pub fn abort(&self, reason: &str) {
+        let _ = self.chunks.try_send(Err(reason.to_owned().into()));
+    }
+
+    /// Whether the client stopped reading the response (it disconnected).
+    pub fn client_gone(&self) -> bool {
+        self.chunks.is_closed()
+    }
+
+    fn io(state: &mut StoreState) -> wasmtime::Result<&mut RequestIo> {
+        state
+            .request
+            .as_mut()
+            .ok_or_else(|| wasmtime::format_err!("a host call arrived outside of a request"))
+    }
+}
+
+impl host::Host for StoreState {
+    async fn read_body(&mut self, max: u32) -> wasmtime::Result<Result<Vec<u8>, String>> {
+        let io = RequestIo::io(self)?;
+        let max = (max as usize).clamp(1, MAX_READ);
+        loop {
+            if !io.pending.is_empty() {
+                let n = max.min(io.pending.len());
+                return Ok(Ok(io.pending.split_to(n).to_vec()));
+            }
+            if io.body_done {
+                return Ok(Ok(Vec::new()));
+            }
+            match io.body.frame().await {
+                None => io.body_done = true,
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        io.pending = data;
+                    }
+                }
+                Some(Err(error)) => return Ok(Err(format!("cannot read the request body: {error}"))),
+            }
+        }
+    }
+
+    async fn send_headers(
+        &mut self,
+        status: String,
+        headers: Vec<(String, String)>,
+    ) -> wasmtime::Result<Result<(), String>> {
+        let io = RequestIo::io(self)?;
+        let Some(sender) = io.head.take() else {
+            return Ok(Err("the headers were already sent".into()));
+        };
+        let head = match parse_head(&status, &headers) {
+            Ok(head) => head,
+            Err(reason) => {
+                io.head = Some(sender);
+                return Ok(Err(reason));
+            }
+        };
+        // The dispatcher may be gone (client disconnected); `write` reports that.
+        let _ = sender.send(head);
+        Ok(Ok(()))
+    }
+
+    async fn write(&mut self, chunk: Vec<u8>) -> wasmtime::Result<Result<(), String>> {
+        let io = RequestIo::io(self)?;
+        if !io.head_sent() {
+            return Ok(Err("write before the headers were sent".into()));
+        }
+        if chunk.is_empty() || io.discard_body {
+            return Ok(Ok(()));
+        }
+        match io.chunks.send(Ok(Frame::data(Bytes::from(chunk)))).await {
+            Ok(()) => Ok(Ok(())),
+            Err(_) => Ok(Err("the client went away".into())),
+        }
+    }
+
+    async fn log(&mut self, text: String) -> wasmtime::Result<()> {
+        let io = RequestIo::io(self)?;
+        for line in text.trim_end().lines() {
+            tracing::warn!(target: "wsgi.errors", site = %io.site, request = io.request_id, "{line}");
+        }
+        Ok(())
+    }
+}
+
+/// Hop-by-hop headers belong to the connection, which the server owns (PEP 3333).
+const HOP_BY_HOP: [&str; 8] =
+    ["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"];
+
+/// Checks the app's status line and headers and turns them into hyper's types. Header
+/// strings are PEP 3333 native strings: each character stands for one latin-1 byte.
+fn parse_head(status: &str, headers: &[(String, String)]) -> Result<Head, String> {
+    let code = status.get(..3).and_then(|c| c.parse::<u16>().ok());
+    let rest = status.get(3..).unwrap_or("");
+    let status_code = match code {
+        Some(code) if (200..=999).contains(&code) && (rest.is_empty() || rest.starts_with(' ')) => {
+            StatusCode::from_u16(code).map_err(|_| format!("bad status `{status}`"))?
+        }
+        _ => return Err(format!("bad status `{}`: expected `NNN Reason` with NNN from 200 to 999", status.escape_debug())),
+    };
+    let reason_text = latin1(rest.trim_start()).ok_or_else(|| format!("bad status `{}`", status.escape_debug()))?;
+    let reason = match status_code.canonical_reason() {
+        Some(canonical) if canonical.as_bytes() == reason_text.as_slice() => None,
+        _ if reason_text.is_empty() => None,
+        _ => Some(
+            hyper::ext::ReasonPhrase::try_from(reason_text)
+                .map_err(|_| format!("bad reason phrase in status `{}`", status.escape_debug()))?,
+        ),
+    };
+    let mut map = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let header = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("bad header name `{}`", name.escape_debug()))?;
+        if HOP_BY_HOP.contains(&header.as_str()) {
+            return Err(format!("hop-by-hop header `{name}` is not allowed from a WSGI app"));
+        }
+        let bytes = latin1(value).ok_or_else(|| format!("header `{name}` has a value that is not latin-1"))?;
+        let value = HeaderValue::from_bytes(&bytes)
+            .map_err(|_| format!("header `{name}` has a bad value `{}`", value.escape_debug()))?;
+        map.append(header, value);
+    }
+    Ok(Head { status: status_code, reason, headers: map })
+}
+
+/// A native string's bytes, when every character is latin-1.
+fn latin1(text: &str) -> Option<Vec<u8>> {
+    text.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect()
+}

@@ -1,0 +1,7 @@
+//! The WSGI layer of the request path: environ in, response out, through a site's guest.
+
+pub mod dispatch;
+pub mod environ;
+pub mod io;
+
+pub use dispatch::{dispatch, AppRequest};
