@@ -7,14 +7,22 @@ use std::path::{Path, PathBuf};
 fn main() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("..");
     let mut code = String::new();
-    for (name, dir) in [("WIT", root.join("wit")), ("BRIDGE", root.join("guest-python"))] {
+    for (name, dir) in [
+        ("WIT", root.join("wit")),
+        ("BRIDGE", root.join("guest-python")),
+    ] {
         println!("cargo:rerun-if-changed={}", dir.display());
         let mut files = Vec::new();
         collect(&dir, &dir, &mut files);
         files.sort();
         writeln!(code, "pub const {name}: &[(&str, &[u8])] = &[").unwrap();
         for (relative, path) in files {
-            writeln!(code, "    ({relative:?}, include_bytes!({:?})),", path.display().to_string()).unwrap();
+            writeln!(
+                code,
+                "    ({relative:?}, include_bytes!({:?})),",
+                path.display().to_string()
+            )
+            .unwrap();
         }
         writeln!(code, "];").unwrap();
     }
@@ -23,7 +31,9 @@ fn main() {
 }
 
 fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, PathBuf)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -34,7 +44,11 @@ fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, PathBuf)>) {
             println!("cargo:rerun-if-changed={}", path.display());
             collect(root, &path, files);
         } else {
-            let relative = path.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+            let relative = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
             files.push((relative, path.canonicalize().unwrap()));
         }
     }

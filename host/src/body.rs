@@ -13,17 +13,23 @@ pub type Body = UnsyncBoxBody<Bytes, BodyError>;
 
 /// A body holding `bytes` whole.
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 /// A body with no bytes (HEAD, 204, 304).
 pub fn empty() -> Body {
-    Empty::<Bytes>::new().map_err(|never| match never {}).boxed_unsync()
+    Empty::<Bytes>::new()
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 /// A body fed by a channel: each message is a frame, an error cuts the response, and the
 /// stream ends when every sender is dropped.
-pub fn channel(receiver: tokio::sync::mpsc::Receiver<Result<hyper::body::Frame<Bytes>, BodyError>>) -> Body {
+pub fn channel(
+    receiver: tokio::sync::mpsc::Receiver<Result<hyper::body::Frame<Bytes>, BodyError>>,
+) -> Body {
     ChannelBody { receiver }.boxed_unsync()
 }
 

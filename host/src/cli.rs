@@ -12,7 +12,11 @@ use crate::server::{self, App};
 use crate::sites::{self, Paths};
 
 #[derive(Debug, Parser)]
-#[command(name = "wsgi-wasm", version, about = "Host many Python WSGI sites, each sandboxed in WebAssembly")]
+#[command(
+    name = "wsgi-wasm",
+    version,
+    about = "Host many Python WSGI sites, each sandboxed in WebAssembly"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -47,17 +51,24 @@ struct ServeArgs {
 
 impl SiteArgs {
     fn paths(&self) -> Result<Paths> {
-        std::fs::create_dir_all(&self.state)
-            .with_context(|| format!("cannot create the state folder `{}`", self.state.display()))?;
+        std::fs::create_dir_all(&self.state).with_context(|| {
+            format!("cannot create the state folder `{}`", self.state.display())
+        })?;
         let state = self.state.canonicalize()?;
-        Ok(Paths { sites: self.sites.clone(), state })
+        Ok(Paths {
+            sites: self.sites.clone(),
+            state,
+        })
     }
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
     let command = cli.command.unwrap_or(Command::Serve(ServeArgs {
         listen: "127.0.0.1:8080".parse().expect("a valid address"),
-        paths: SiteArgs { sites: "sites".into(), state: ".wsgi-wasm".into() },
+        paths: SiteArgs {
+            sites: "sites".into(),
+            state: ".wsgi-wasm".into(),
+        },
     }));
     match command {
         Command::Serve(args) => serve(args).await,
@@ -73,7 +84,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
         tokio::task::spawn_blocking(move || sites::load_all(&paths, &engine)).await??
     };
     if loaded.sites.is_empty() {
-        anyhow::bail!("no site could be served from `{}`", args.paths.sites.display());
+        anyhow::bail!(
+            "no site could be served from `{}`",
+            args.paths.sites.display()
+        );
     }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -18,7 +18,11 @@ pub struct Router<T> {
 impl<T: Clone> Router<T> {
     /// Builds the table; `names` are lower-case `host` or `*.suffix` (validated by config).
     pub fn new<'a>(sites: impl IntoIterator<Item = (&'a [String], bool, T)>) -> Self {
-        let mut router = Router { exact: HashMap::new(), wildcard: Vec::new(), default: None };
+        let mut router = Router {
+            exact: HashMap::new(),
+            wildcard: Vec::new(),
+            default: None,
+        };
         for (names, is_default, site) in sites {
             for name in names {
                 match name.strip_prefix('*') {
@@ -32,13 +36,17 @@ impl<T: Clone> Router<T> {
                 router.default = Some(site);
             }
         }
-        router.wildcard.sort_by_key(|(suffix, _)| std::cmp::Reverse(suffix.len()));
+        router
+            .wildcard
+            .sort_by_key(|(suffix, _)| std::cmp::Reverse(suffix.len()));
         router
     }
 
     /// The site for a normalized host (see [`normalize_host`]); `None` for no host at all.
     pub fn route(&self, host: Option<&str>) -> Option<&T> {
-        let Some(host) = host else { return self.default.as_ref() };
+        let Some(host) = host else {
+            return self.default.as_ref();
+        };
         if let Some(site) = self.exact.get(host) {
             return Some(site);
         }
@@ -70,6 +78,8 @@ pub fn normalize_host(value: &str) -> Option<(String, Option<u16>)> {
     };
     let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
     let valid = !host.is_empty()
-        && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'[' | b']' | b':'));
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'[' | b']' | b':'));
     valid.then_some((host, port))
 }

@@ -37,10 +37,17 @@ pub struct App {
 
 impl App {
     pub fn new(sites: &[Arc<LiveSite>]) -> Self {
-        let router = Router::new(
-            sites.iter().map(|s| (s.config.server_names.as_slice(), s.config.default, s.clone())),
-        );
-        Self { router, next_request: AtomicU64::new(1) }
+        let router = Router::new(sites.iter().map(|s| {
+            (
+                s.config.server_names.as_slice(),
+                s.config.default,
+                s.clone(),
+            )
+        }));
+        Self {
+            router,
+            next_request: AtomicU64::new(1),
+        }
     }
 }
 
@@ -54,7 +61,10 @@ struct NoSite(String);
 pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
     builder.http2().timer(TokioTimer::new());
     let local = listener.local_addr().ok();
     tokio::pin!(shutdown);
@@ -77,7 +87,9 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
             let app = app.clone();
             async move { handle(&app, request, peer, local).await }
         });
-        let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
@@ -86,7 +98,10 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
         });
     }
     drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; stopping anyway");
     }
 }
@@ -131,7 +146,9 @@ async fn handle(
     let app_request = wsgi::AppRequest {
         request_id,
         environ,
-        body: body.map_err(|e| Box::new(e) as crate::body::BodyError).boxed_unsync(),
+        body: body
+            .map_err(|e| Box::new(e) as crate::body::BodyError)
+            .boxed_unsync(),
         head_only: parts.method == http::Method::HEAD,
     };
     Ok(wsgi::dispatch(site.pool.clone(), app_request).await)

@@ -12,7 +12,7 @@ use wasmtime::Engine;
 
 use crate::build::{self, toolchain, Artifact, Sources, Toolchain};
 use crate::config::{self, Site};
-use crate::runtime::{load_component, Mounts, SitePool};
+use crate::runtime::{load_component, Sandbox, SitePool};
 
 /// A site that is up: its configuration and its instances.
 pub struct LiveSite {
@@ -52,7 +52,10 @@ pub fn load_all(paths: &Paths, engine: &Engine) -> Result<Loaded> {
                 let message = format!("ready in {:.1}s", started.elapsed().as_secs_f64());
                 tracing::info!(site = %site.name, "{message}");
                 bar.finish_with_message(message);
-                sites.push(Arc::new(LiveSite { config: site, pool: Arc::new(pool) }));
+                sites.push(Arc::new(LiveSite {
+                    config: site,
+                    pool: Arc::new(pool),
+                }));
             }
             Err(error) => {
                 bar.finish_with_message("failed");
@@ -73,6 +76,8 @@ fn bring_up(
     bar: &ProgressBar,
 ) -> Result<SitePool> {
     let hash = build::hash_inputs(site, sources)?;
+    // Another server sharing the state folder may be building the same site right now.
+    let _lock = build::lock_site(&paths.state, site)?;
     let artifact = match build::cached(&paths.state, site, &hash) {
         Some(artifact) => artifact,
         None => {
@@ -97,10 +102,21 @@ fn bring_up(
 
 fn pool_for(site: &Site, artifact: &Artifact, engine: &Engine, state: &Path) -> Result<SitePool> {
     let component = load_component(engine, &artifact.dir, &artifact.component)?;
-    let stdlib = toolchain::exported_stdlib(state)
-        .ok_or_else(|| anyhow::anyhow!("the guest standard library is missing from the state folder"))?;
-    let mounts = Mounts { stdlib, python_dirs: artifact.python_dirs.clone() };
-    SitePool::new(Arc::from(site.name.as_str()), engine, &component, mounts)
+    let stdlib = toolchain::exported_stdlib(state).ok_or_else(|| {
+        anyhow::anyhow!("the guest standard library is missing from the state folder")
+    })?;
+    let env = site
+        .app
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let sandbox = Sandbox {
+        stdlib,
+        python_dirs: artifact.python_dirs.clone(),
+        env,
+    };
+    SitePool::new(Arc::from(site.name.as_str()), engine, &component, sandbox)
 }
 
 fn spinner(site: &str) -> ProgressBar {

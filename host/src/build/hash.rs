@@ -73,7 +73,8 @@ fn walk(root: &Path, dir: &Path, files: &mut Vec<String>) -> Result<()> {
             continue;
         }
         let path = entry.path();
-        let kind = fs::metadata(&path).with_context(|| format!("cannot stat `{}`", path.display()))?;
+        let kind =
+            fs::metadata(&path).with_context(|| format!("cannot stat `{}`", path.display()))?;
         if kind.is_dir() {
             walk(root, &path, files)?;
         } else if kind.is_file() {
@@ -87,7 +88,8 @@ fn walk(root: &Path, dir: &Path, files: &mut Vec<String>) -> Result<()> {
 /// Copies the build inputs below `from` into `to` (which must not exist yet).
 pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     fs::create_dir_all(to).with_context(|| format!("cannot create `{}`", to.display()))?;
-    let entries = fs::read_dir(from).with_context(|| format!("cannot read `{}`", from.display()))?;
+    let entries =
+        fs::read_dir(from).with_context(|| format!("cannot read `{}`", from.display()))?;
     for entry in entries {
         let entry = entry?;
         let name = entry.file_name();
@@ -95,12 +97,18 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
             continue;
         }
         let (source, target) = (entry.path(), to.join(&name));
-        let kind = fs::metadata(&source).with_context(|| format!("cannot stat `{}`", source.display()))?;
+        let kind =
+            fs::metadata(&source).with_context(|| format!("cannot stat `{}`", source.display()))?;
         if kind.is_dir() {
             copy_tree(&source, &target)?;
         } else if kind.is_file() {
-            fs::copy(&source, &target)
-                .with_context(|| format!("cannot copy `{}` to `{}`", source.display(), target.display()))?;
+            fs::copy(&source, &target).with_context(|| {
+                format!(
+                    "cannot copy `{}` to `{}`",
+                    source.display(),
+                    target.display()
+                )
+            })?;
         }
     }
     Ok(())

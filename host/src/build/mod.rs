@@ -2,9 +2,9 @@
 //! hash so an unchanged site is never rebuilt (see `site.rs` for the steps).
 
 pub mod hash;
-pub mod sources;
 pub mod site;
+pub mod sources;
 pub mod toolchain;
 
-pub use site::{build, cached, hash_inputs, Artifact, Sources};
+pub use site::{build, cached, hash_inputs, lock_site, Artifact, Sources};
 pub use toolchain::Toolchain;

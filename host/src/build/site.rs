@@ -47,7 +47,11 @@ pub enum BuildError {
     #[error("site `{site}`: importing the app failed while building its component:\n{output}")]
     Python { site: String, output: String },
     #[error("site `{site}`: vendoring `{requirements}` failed:\n{output}")]
-    Requirements { site: String, requirements: String, output: String },
+    Requirements {
+        site: String,
+        requirements: String,
+        output: String,
+    },
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -81,7 +85,12 @@ pub fn cached(state_dir: &Path, site: &Site, hash: &str) -> Option<Artifact> {
     while dir.join("py").join(python_dirs.len().to_string()).is_dir() {
         python_dirs.push(dir.join("py").join(python_dirs.len().to_string()));
     }
-    Some(Artifact { hash: hash.to_owned(), dir, component, python_dirs })
+    Some(Artifact {
+        hash: hash.to_owned(),
+        dir,
+        component,
+        python_dirs,
+    })
 }
 
 /// Builds the site's component for `hash` (from [`hash_inputs`]).
@@ -98,9 +107,15 @@ pub fn build(
     let py = work.join("py");
 
     let bridge_dir = py.join("0");
-    copy_tree(&sources.bridge.join("wsgi_bridge"), &bridge_dir.join("wsgi_bridge"))?;
-    std::fs::write(bridge_dir.join("wsgi_site_config.py"), site_config_module(&site.name, &site.app))
-        .context("cannot write the site config module")?;
+    copy_tree(
+        &sources.bridge.join("wsgi_bridge"),
+        &bridge_dir.join("wsgi_bridge"),
+    )?;
+    std::fs::write(
+        bridge_dir.join("wsgi_site_config.py"),
+        site_config_module(&site.name, &site.app),
+    )
+    .context("cannot write the site config module")?;
     let mut python_dirs = vec![bridge_dir];
     for dir in &site.app.python_path {
         let staged = py.join(python_dirs.len().to_string());
@@ -145,7 +160,10 @@ pub fn build(
             }
         }
         let _ = std::fs::remove_dir_all(&work);
-        return Err(BuildError::Python { site: site.name.clone(), output: text.trim_end().to_owned() });
+        return Err(BuildError::Python {
+            site: site.name.clone(),
+            output: text.trim_end().to_owned(),
+        });
     }
     let _ = std::fs::remove_dir_all(&no_venv);
     tracing::debug!(site = %site.name, seconds = started.elapsed().as_secs_f64(), "componentize-py done");
@@ -160,6 +178,19 @@ pub fn build(
         .map_err(BuildError::Other)
 }
 
+/// Holds the site's build lock (an exclusive file lock) until dropped, so two processes
+/// sharing a state folder never build the same site at once.
+pub fn lock_site(state_dir: &Path, site: &Site) -> Result<std::fs::File> {
+    let dir = site_builds(state_dir, &site.name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+    let path = dir.join(".lock");
+    let file = std::fs::File::create(&path)
+        .with_context(|| format!("cannot create `{}`", path.display()))?;
+    file.lock()
+        .with_context(|| format!("cannot lock `{}`", path.display()))?;
+    Ok(file)
+}
+
 fn site_builds(state_dir: &Path, site: &str) -> PathBuf {
     state_dir.join("sites").join(site)
 }
@@ -167,10 +198,28 @@ fn site_builds(state_dir: &Path, site: &str) -> PathBuf {
 /// Installs the requirements for the guest's CPython 3.14 into `target`. Returns the native
 /// extension files that were removed (they cannot load under WASI; packages such as
 /// MarkupSafe fall back to pure Python without them).
-fn vendor(site: &Site, requirements: &Path, target: &Path, toolchain: &Toolchain) -> Result<Vec<String>, BuildError> {
+fn vendor(
+    site: &Site,
+    requirements: &Path,
+    target: &Path,
+    toolchain: &Toolchain,
+) -> Result<Vec<String>, BuildError> {
     let output = Command::new(&toolchain.python)
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input"])
-        .args(["--python-version", "3.14", "--implementation", "cp", "--only-binary=:all:"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-input",
+        ])
+        .args([
+            "--python-version",
+            "3.14",
+            "--implementation",
+            "cp",
+            "--only-binary=:all:",
+        ])
         .args(["--platform", "manylinux2014_x86_64", "--platform", "any"])
         .arg("--target")
         .arg(target)
@@ -182,7 +231,9 @@ fn vendor(site: &Site, requirements: &Path, target: &Path, toolchain: &Toolchain
         return Err(BuildError::Requirements {
             site: site.name.clone(),
             requirements: requirements.display().to_string(),
-            output: String::from_utf8_lossy(&output.stderr).trim_end().to_owned(),
+            output: String::from_utf8_lossy(&output.stderr)
+                .trim_end()
+                .to_owned(),
         });
     }
     let _ = std::fs::remove_dir_all(target.join("bin"));
@@ -193,7 +244,9 @@ fn vendor(site: &Site, requirements: &Path, target: &Path, toolchain: &Toolchain
 }
 
 fn remove_native(root: &Path, dir: &Path, found: &mut Vec<String>) -> Result<()> {
-    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read `{}`", dir.display()))? {
+    for entry in
+        std::fs::read_dir(dir).with_context(|| format!("cannot read `{}`", dir.display()))?
+    {
         let path = entry?.path();
         if path.is_dir() {
             remove_native(root, &path, found)?;
@@ -201,8 +254,14 @@ fn remove_native(root: &Path, dir: &Path, found: &mut Vec<String>) -> Result<()>
             .extension()
             .is_some_and(|ext| ext == "so" || ext == "pyd" || ext == "dylib")
         {
-            std::fs::remove_file(&path).with_context(|| format!("cannot remove `{}`", path.display()))?;
-            found.push(path.strip_prefix(root).unwrap_or(&path).display().to_string());
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove `{}`", path.display()))?;
+            found.push(
+                path.strip_prefix(root)
+                    .unwrap_or(&path)
+                    .display()
+                    .to_string(),
+            );
         }
     }
     Ok(())
@@ -210,7 +269,11 @@ fn remove_native(root: &Path, dir: &Path, found: &mut Vec<String>) -> Result<()>
 
 /// The `wsgi_site_config` module the bridge reads at build time.
 fn site_config_module(site: &str, app: &AppConfig) -> String {
-    let env: Vec<String> = app.env.iter().map(|(k, v)| format!("{}: {}", py_str(k), py_str(v))).collect();
+    let env: Vec<String> = app
+        .env
+        .iter()
+        .map(|(k, v)| format!("{}: {}", py_str(k), py_str(v)))
+        .collect();
     let preload: Vec<String> = app.preload.iter().map(|m| py_str(m)).collect();
     format!(
         "# Generated by wsgi-wasm for this build; do not edit.\n\

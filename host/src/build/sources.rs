@@ -21,17 +21,25 @@ pub fn materialize(state_dir: &Path) -> Result<Sources> {
         }
     }
     let root = state_dir.join("sources").join(&hash.finish()[..16]);
-    let sources = Sources { wit: root.join("wit"), bridge: root.join("guest-python") };
+    let sources = Sources {
+        wit: root.join("wit"),
+        bridge: root.join("guest-python"),
+    };
     if root.join(".complete").is_file() {
         return Ok(sources);
     }
-    for (dir, files) in [(&sources.wit, embedded::WIT), (&sources.bridge, embedded::BRIDGE)] {
+    for (dir, files) in [
+        (&sources.wit, embedded::WIT),
+        (&sources.bridge, embedded::BRIDGE),
+    ] {
         for (path, bytes) in files {
             let target = dir.join(path);
             if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).with_context(|| format!("cannot create `{}`", parent.display()))?;
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create `{}`", parent.display()))?;
             }
-            std::fs::write(&target, bytes).with_context(|| format!("cannot write `{}`", target.display()))?;
+            std::fs::write(&target, bytes)
+                .with_context(|| format!("cannot write `{}`", target.display()))?;
         }
     }
     std::fs::write(root.join(".complete"), b"")?;

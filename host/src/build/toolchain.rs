@@ -27,7 +27,9 @@ pub struct Toolchain {
 
 /// Where the toolchain lives inside the state folder.
 pub fn toolchain_dir(state_dir: &Path) -> PathBuf {
-    state_dir.join("toolchain").join(format!("componentize-py-{COMPONENTIZE_PY_VERSION}"))
+    state_dir
+        .join("toolchain")
+        .join(format!("componentize-py-{COMPONENTIZE_PY_VERSION}"))
 }
 
 /// The exported standard library, when it is already there (a warm cache needs nothing else).
@@ -39,6 +41,12 @@ pub fn exported_stdlib(state_dir: &Path) -> Option<PathBuf> {
 /// Finds or installs the toolchain; `wit_dir` is needed to export the standard library.
 pub fn provision(state_dir: &Path, wit_dir: &Path) -> Result<Toolchain> {
     let home = toolchain_dir(state_dir);
+    std::fs::create_dir_all(&home)
+        .with_context(|| format!("cannot create `{}`", home.display()))?;
+    // Servers sharing a state folder install the toolchain once, one at a time.
+    let lock = std::fs::File::create(home.join(".lock"))
+        .and_then(|file| file.lock().map(|()| file))
+        .with_context(|| format!("cannot lock `{}`", home.display()))?;
     let venv = home.join("venv");
     let componentize_py = match on_path() {
         Some(found) => found,
@@ -53,7 +61,12 @@ pub fn provision(state_dir: &Path, wit_dir: &Path) -> Result<Toolchain> {
         Some(dir) => dir,
         None => export_stdlib(&componentize_py, wit_dir, &home)?,
     };
-    Ok(Toolchain { componentize_py, python, stdlib })
+    drop(lock);
+    Ok(Toolchain {
+        componentize_py,
+        python,
+        stdlib,
+    })
 }
 
 /// A child's stdout sent to our stderr: stdout carries only the server's `Serving` line.
@@ -67,7 +80,10 @@ fn stderr_stdio() -> Stdio {
 
 /// `componentize-py` on PATH, if it is the pinned version.
 fn on_path() -> Option<PathBuf> {
-    let output = Command::new("componentize-py").arg("--version").output().ok()?;
+    let output = Command::new("componentize-py")
+        .arg("--version")
+        .output()
+        .ok()?;
     let version = String::from_utf8_lossy(&output.stdout);
     if version.split_whitespace().nth(1) == Some(COMPONENTIZE_PY_VERSION) {
         Some(PathBuf::from("componentize-py"))
@@ -122,7 +138,14 @@ fn install(venv: &Path) -> Result<PathBuf> {
     }
     let pip = venv.join("bin/python3");
     let status = Command::new(&pip)
-        .args(["-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "on"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--progress-bar",
+            "on",
+        ])
         .arg(format!("componentize-py=={COMPONENTIZE_PY_VERSION}"))
         .stdout(stderr_stdio())
         .stderr(Stdio::inherit())
@@ -147,7 +170,8 @@ fn export_stdlib(componentize_py: &Path, wit_dir: &Path, home: &Path) -> Result<
     let _ = std::fs::remove_dir_all(&work);
     let (code, out, empty_env) = (work.join("code"), work.join("out"), work.join("no-venv"));
     for dir in [&code, &out, &empty_env] {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create `{}`", dir.display()))?;
     }
     std::fs::write(code.join("stdlib_export.py"), STDLIB_EXPORT)?;
     eprintln!("Exporting the guest standard library (once)...");

@@ -23,7 +23,11 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    pub fn new(file: impl Into<PathBuf>, key: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub fn new(
+        file: impl Into<PathBuf>,
+        key: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
         Self {
             file: file.into(),
             key: key.into(),

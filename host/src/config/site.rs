@@ -28,6 +28,7 @@ struct RawSite {
     server_names: Vec<String>,
     #[serde(default)]
     default: bool,
+    #[serde(default)]
     app: RawApp,
 }
 
@@ -153,48 +154,71 @@ pub fn load_site(dir: &Path) -> Result<Site, ConfigError> {
     let err = |key: &str, reason: String| ConfigError::new(&file, key, reason);
 
     if raw.server_names.is_empty() && !raw.default {
-        return Err(err("server_names", "a site needs at least one name, or `default = true`".into()));
+        return Err(err(
+            "server_names",
+            "a site needs at least one name, or `default = true`".into(),
+        ));
     }
     let mut server_names = Vec::new();
     for name in &raw.server_names {
-        server_names.push(normalize_server_name(name).map_err(|reason| err("server_names", reason))?);
+        server_names
+            .push(normalize_server_name(name).map_err(|reason| err("server_names", reason))?);
     }
 
     let app = raw.app;
     let module = app.module.unwrap_or_else(|| "app".into());
     if !is_dotted_identifier(&module) {
-        return Err(err("app.module", format!("`{module}` is not a Python module name")));
+        return Err(err(
+            "app.module",
+            format!("`{module}` is not a Python module name"),
+        ));
     }
     let callable = app.callable.unwrap_or_else(|| "application".into());
     if !is_identifier(&callable) {
-        return Err(err("app.callable", format!("`{callable}` is not a Python identifier")));
+        return Err(err(
+            "app.callable",
+            format!("`{callable}` is not a Python identifier"),
+        ));
     }
     let mut python_path = Vec::new();
     for entry in app.python_path.unwrap_or_else(|| vec![".".into()]) {
         let path = inside_site(dir, &entry).map_err(|reason| err("app.python_path", reason))?;
         if !path.is_dir() {
-            return Err(err("app.python_path", format!("`{entry}` is not a folder in the site")));
+            return Err(err(
+                "app.python_path",
+                format!("`{entry}` is not a folder in the site"),
+            ));
         }
         python_path.push(path);
     }
     let requirements = match app.requirements {
         None => None,
         Some(entry) => {
-            let path = inside_site(dir, &entry).map_err(|reason| err("app.requirements", reason))?;
+            let path =
+                inside_site(dir, &entry).map_err(|reason| err("app.requirements", reason))?;
             if !path.is_file() {
-                return Err(err("app.requirements", format!("`{entry}` is not a file in the site")));
+                return Err(err(
+                    "app.requirements",
+                    format!("`{entry}` is not a file in the site"),
+                ));
             }
             Some(path)
         }
     };
     for module in &app.preload {
         if !is_dotted_identifier(module) {
-            return Err(err("app.preload", format!("`{module}` is not a Python module name")));
+            return Err(err(
+                "app.preload",
+                format!("`{module}` is not a Python module name"),
+            ));
         }
     }
     for key in app.env.keys() {
         if key.is_empty() || key.contains('=') || key.contains('\0') {
-            return Err(err("app.env", format!("`{key}` is not a valid variable name")));
+            return Err(err(
+                "app.env",
+                format!("`{key}` is not a valid variable name"),
+            ));
         }
     }
     Ok(Site {
@@ -222,7 +246,11 @@ fn toml_error(file: &Path, error: &toml::de::Error) -> ConfigError {
     };
     let location = error
         .span()
-        .and_then(|span| std::fs::read_to_string(file).ok().map(|text| line_of(&text, span.start)))
+        .and_then(|span| {
+            std::fs::read_to_string(file)
+                .ok()
+                .map(|text| line_of(&text, span.start))
+        })
         .map(|line| format!(" (line {line})"))
         .unwrap_or_default();
     ConfigError::new(file, key, format!("{message}{location}"))
@@ -246,7 +274,9 @@ fn inside_site(dir: &Path, entry: &str) -> Result<PathBuf, String> {
         .components()
         .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir));
     if escapes {
-        return Err(format!("`{entry}` must be a relative path inside the site folder"));
+        return Err(format!(
+            "`{entry}` must be a relative path inside the site folder"
+        ));
     }
     Ok(dir.join(relative))
 }
@@ -256,9 +286,12 @@ fn normalize_server_name(name: &str) -> Result<String, String> {
     let host = lowered.strip_prefix("*.").unwrap_or(&lowered);
     let valid = !host.is_empty()
         && host.len() <= 253
-        && host
-            .split('.')
-            .all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
     if valid {
         Ok(lowered)
     } else {
@@ -279,5 +312,7 @@ fn is_dotted_identifier(name: &str) -> bool {
 fn is_site_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with('.')
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }

@@ -10,8 +10,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
-use wasmtime::error::Context as _;
 use wasmtime::component::Component;
+use wasmtime::error::Context as _;
 use wasmtime::{Config, Engine};
 
 /// How often the epoch advances: the longest a guest runs before yielding to tokio.
@@ -51,7 +51,8 @@ pub fn load_component(engine: &Engine, build_dir: &Path, component: &Path) -> Re
             .precompile_component(&wasm)
             .with_context(|| format!("cannot compile `{}`", component.display()))?;
         let partial = compiled.with_extension(format!("cwasm.tmp-{}", std::process::id()));
-        std::fs::write(&partial, bytes).with_context(|| format!("cannot write `{}`", partial.display()))?;
+        std::fs::write(&partial, bytes)
+            .with_context(|| format!("cannot write `{}`", partial.display()))?;
         std::fs::rename(&partial, &compiled)
             .with_context(|| format!("cannot write `{}`", compiled.display()))?;
     }

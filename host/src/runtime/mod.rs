@@ -8,4 +8,4 @@ pub mod store;
 
 pub use engine::{create_engine, load_component};
 pub use pool::SitePool;
-pub use store::Mounts;
+pub use store::Sandbox;

@@ -9,13 +9,13 @@
 use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
-use wasmtime::error::Context as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, Linker};
+use wasmtime::error::Context as _;
 use wasmtime::{Engine, Store};
 
 use super::bindings::{Wsgi, WsgiPre};
-use super::store::{Mounts, StoreState};
+use super::store::{Sandbox, StoreState};
 
 /// Upper bound of a site's live instances (issue-level limits make this per-site).
 pub const DEFAULT_MAX_INSTANCES: usize = 8;
@@ -33,7 +33,7 @@ pub struct SitePool {
     site: Arc<str>,
     engine: Engine,
     pre: WsgiPre<StoreState>,
-    mounts: Mounts,
+    sandbox: Sandbox,
     idle: Mutex<Vec<Instance>>,
     slots: Arc<Semaphore>,
 }
@@ -46,7 +46,12 @@ pub struct Lease {
 
 impl SitePool {
     /// Links the component once; every instance is made from the result.
-    pub fn new(site: Arc<str>, engine: &Engine, component: &Component, mounts: Mounts) -> Result<Self> {
+    pub fn new(
+        site: Arc<str>,
+        engine: &Engine,
+        component: &Component,
+        sandbox: Sandbox,
+    ) -> Result<Self> {
         let mut linker = Linker::<StoreState>::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).context("cannot link WASI")?;
         Wsgi::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |state| state)
@@ -54,12 +59,13 @@ impl SitePool {
         let pre = linker
             .instantiate_pre(component)
             .with_context(|| format!("site `{site}`: the component does not fit the host"))?;
-        let pre = WsgiPre::new(pre).with_context(|| format!("site `{site}`: the component does not export `handle`"))?;
+        let pre = WsgiPre::new(pre)
+            .with_context(|| format!("site `{site}`: the component does not export `handle`"))?;
         Ok(Self {
             site,
             engine: engine.clone(),
             pre,
-            mounts,
+            sandbox,
             idle: Mutex::new(Vec::new()),
             slots: Arc::new(Semaphore::new(DEFAULT_MAX_INSTANCES)),
         })
@@ -71,18 +77,29 @@ impl SitePool {
 
     /// Waits for a slot under the site's cap, then lends an idle instance or a new one.
     pub async fn acquire(&self) -> Result<Lease> {
-        let slot = self.slots.clone().acquire_owned().await.context("the site is shutting down")?;
+        let slot = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .context("the site is shutting down")?;
         let idle = self.idle.lock().expect("pool lock").pop();
         let instance = match idle {
             Some(instance) => instance,
             None => self.instantiate().await?,
         };
-        Ok(Lease { instance, _slot: slot })
+        Ok(Lease {
+            instance,
+            _slot: slot,
+        })
     }
 
     /// Gives an instance back after a request that ended cleanly.
     pub fn release(&self, lease: Lease) {
-        let Lease { mut instance, _slot } = lease;
+        let Lease {
+            mut instance,
+            _slot,
+        } = lease;
         instance.served += 1;
         instance.store.data_mut().request = None;
         self.idle.lock().expect("pool lock").push(instance);
@@ -94,7 +111,7 @@ impl SitePool {
     }
 
     async fn instantiate(&self) -> Result<Instance> {
-        let mut store = Store::new(&self.engine, StoreState::new(&self.site, &self.mounts)?);
+        let mut store = Store::new(&self.engine, StoreState::new(&self.site, &self.sandbox)?);
         store.set_epoch_deadline(1);
         store.epoch_deadline_async_yield_and_update(1);
         let wsgi = self
@@ -102,6 +119,10 @@ impl SitePool {
             .instantiate_async(&mut store)
             .await
             .with_context(|| format!("site `{}`: cannot instantiate the component", self.site))?;
-        Ok(Instance { store, wsgi, served: 0 })
+        Ok(Instance {
+            store,
+            wsgi,
+            served: 0,
+        })
     }
 }

@@ -1,9 +1,9 @@
 //! What each instance's `Store` holds: its WASI context (the only capabilities the guest
 //! has), its resource table, and the I/O of the request it is serving now.
 //!
-//! The WASI context grants read-only directories and nothing else: the guest standard
+//! The WASI context grants read-only directories and the site's own variables, nothing else: the guest standard
 //! library at `/python` and the site's staged python path at `/0`, `/1`, …, the same paths the
-//! build used. No environment variables, no arguments, no network (wasmtime-wasi denies every
+//! build used. The environment is the site's `app.env` only; no arguments, no network (wasmtime-wasi denies every
 //! socket address unless told otherwise), no stdin; stdout and stderr go to the site's log.
 
 use std::path::PathBuf;
@@ -12,20 +12,22 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use anyhow::Result;
-use wasmtime::error::Context as _;
 use wasmtime::component::ResourceTable;
+use wasmtime::error::Context as _;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
 use crate::wsgi::io::RequestIo;
 
-/// The folders a site's guests see, all read-only.
+/// What a site's guests are given: read-only folders and the site's own environment.
 #[derive(Debug, Clone)]
-pub struct Mounts {
+pub struct Sandbox {
     /// Host folder mounted at `/python`.
     pub stdlib: PathBuf,
     /// Host folders mounted at `/0`, `/1`, … in order.
     pub python_dirs: Vec<PathBuf>,
+    /// The site's `app.env`: the guest's whole environment (never the host's).
+    pub env: Vec<(String, String)>,
 }
 
 /// The data of one instance's store.
@@ -37,26 +39,40 @@ pub struct StoreState {
 }
 
 impl StoreState {
-    pub fn new(site: &Arc<str>, mounts: &Mounts) -> Result<Self> {
+    pub fn new(site: &Arc<str>, sandbox: &Sandbox) -> Result<Self> {
         let mut builder = WasiCtx::builder();
         builder.allow_blocking_current_thread(false);
         builder
-            .preopened_dir(&mounts.stdlib, "/python", FsPerms::ReadOnly)
-            .with_context(|| format!("cannot mount `{}`", mounts.stdlib.display()))?;
-        for (index, dir) in mounts.python_dirs.iter().enumerate() {
+            .preopened_dir(&sandbox.stdlib, "/python", FsPerms::ReadOnly)
+            .with_context(|| format!("cannot mount `{}`", sandbox.stdlib.display()))?;
+        for (index, dir) in sandbox.python_dirs.iter().enumerate() {
             builder
                 .preopened_dir(dir, format!("/{index}"), FsPerms::ReadOnly)
                 .with_context(|| format!("cannot mount `{}`", dir.display()))?;
         }
-        builder.stdout(SiteLog { site: site.clone(), stream: "stdout" });
-        builder.stderr(SiteLog { site: site.clone(), stream: "stderr" });
-        Ok(Self { wasi: builder.build(), table: ResourceTable::new(), request: None })
+        builder.envs(&sandbox.env);
+        builder.stdout(SiteLog {
+            site: site.clone(),
+            stream: "stdout",
+        });
+        builder.stderr(SiteLog {
+            site: site.clone(),
+            stream: "stderr",
+        });
+        Ok(Self {
+            wasi: builder.build(),
+            table: ResourceTable::new(),
+            request: None,
+        })
     }
 }
 
 impl WasiView for StoreState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -75,7 +91,10 @@ impl IsTerminal for SiteLog {
 
 impl StdoutStream for SiteLog {
     fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
-        Box::new(LineLogger { log: self.clone(), line: Vec::new() })
+        Box::new(LineLogger {
+            log: self.clone(),
+            line: Vec::new(),
+        })
     }
 }
 
@@ -98,7 +117,11 @@ impl LineLogger {
 }
 
 impl tokio::io::AsyncWrite for LineLogger {
-    fn poll_write(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         for &byte in buf {
             if byte == b'\n' || self.line.len() >= MAX_LINE {
                 self.emit();

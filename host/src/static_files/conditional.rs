@@ -26,7 +26,10 @@ impl Validators {
             None => format!("\"{nanos:x}-{size:x}\""),
         };
         let last_modified = since_epoch.map(|d| UNIX_EPOCH + Duration::from_secs(d.as_secs()));
-        Validators { etag, last_modified }
+        Validators {
+            etag,
+            last_modified,
+        }
     }
 }
 
@@ -69,7 +72,9 @@ pub fn evaluate(headers: &HeaderMap, v: &Validators) -> Precondition {
 /// Whether a `Range` header may be honoured: true without `If-Range`, otherwise only when
 /// it names the current representation (strong comparison, or an exactly equal date).
 pub fn if_range_allows(headers: &HeaderMap, v: &Validators) -> bool {
-    let Some(value) = header_text(headers, &IF_RANGE) else { return true };
+    let Some(value) = header_text(headers, &IF_RANGE) else {
+        return true;
+    };
     let value = value.trim();
     if value.starts_with('"') || value.starts_with("W/") {
         return match parse_tags(value) {
@@ -144,7 +149,10 @@ fn parse_tags(list: &str) -> Option<Vec<Tag<'_>>> {
             return None;
         }
         let close = rest[1..].find('"')? + 2;
-        tags.push(Tag { weak, opaque: &rest[..close] });
+        tags.push(Tag {
+            weak,
+            opaque: &rest[..close],
+        });
         rest = &rest[close..];
         let next = rest.trim_start_matches([' ', '\t']);
         if !(next.is_empty() || next.starts_with(',')) {
@@ -160,7 +168,11 @@ mod tests {
     use http::HeaderValue;
 
     fn validators() -> Validators {
-        Validators::new(0x1234, Some(UNIX_EPOCH + Duration::new(1_700_000_000, 5)), None)
+        Validators::new(
+            0x1234,
+            Some(UNIX_EPOCH + Duration::new(1_700_000_000, 5)),
+            None,
+        )
     }
 
     fn with(pairs: &[(HeaderName, &str)]) -> HeaderMap {
@@ -176,8 +188,15 @@ mod tests {
         let v = validators();
         let nanos: u128 = 1_700_000_000 * 1_000_000_000 + 5;
         assert_eq!(v.etag, format!("\"{nanos:x}-1234\""));
-        assert_eq!(v.last_modified, Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000)));
-        let br = Validators::new(0x1234, Some(UNIX_EPOCH + Duration::new(1_700_000_000, 5)), Some("br"));
+        assert_eq!(
+            v.last_modified,
+            Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+        );
+        let br = Validators::new(
+            0x1234,
+            Some(UNIX_EPOCH + Duration::new(1_700_000_000, 5)),
+            Some("br"),
+        );
         assert_eq!(br.etag, format!("\"{nanos:x}-1234-br\""));
     }
 
@@ -186,9 +205,18 @@ mod tests {
         assert_eq!(
             parse_tags(r#"W/"a", "b,c" ,"d""#).unwrap(),
             [
-                Tag { weak: true, opaque: "\"a\"" },
-                Tag { weak: false, opaque: "\"b,c\"" },
-                Tag { weak: false, opaque: "\"d\"" }
+                Tag {
+                    weak: true,
+                    opaque: "\"a\""
+                },
+                Tag {
+                    weak: false,
+                    opaque: "\"b,c\""
+                },
+                Tag {
+                    weak: false,
+                    opaque: "\"d\""
+                }
             ]
         );
         assert_eq!(parse_tags("abc"), None);
@@ -207,23 +235,50 @@ mod tests {
         assert_eq!(evaluate(&HeaderMap::new(), &v), Proceed);
         assert_eq!(evaluate(&with(&[(IF_NONE_MATCH, &e)]), &v), NotModified);
         assert_eq!(evaluate(&with(&[(IF_NONE_MATCH, &weak)]), &v), NotModified);
-        assert_eq!(evaluate(&with(&[(IF_NONE_MATCH, "\"x\", W/\"y\"")]), &v), Proceed);
-        assert_eq!(evaluate(&with(&[(IF_NONE_MATCH, "\"x\""), (IF_NONE_MATCH, &e)]), &v), NotModified);
+        assert_eq!(
+            evaluate(&with(&[(IF_NONE_MATCH, "\"x\", W/\"y\"")]), &v),
+            Proceed
+        );
+        assert_eq!(
+            evaluate(&with(&[(IF_NONE_MATCH, "\"x\""), (IF_NONE_MATCH, &e)]), &v),
+            NotModified
+        );
         assert_eq!(evaluate(&with(&[(IF_NONE_MATCH, "*")]), &v), NotModified);
-        assert_eq!(evaluate(&with(&[(IF_MODIFIED_SINCE, &lm)]), &v), NotModified);
+        assert_eq!(
+            evaluate(&with(&[(IF_MODIFIED_SINCE, &lm)]), &v),
+            NotModified
+        );
         assert_eq!(evaluate(&with(&[(IF_MODIFIED_SINCE, &older)]), &v), Proceed);
-        assert_eq!(evaluate(&with(&[(IF_MODIFIED_SINCE, "garbage")]), &v), Proceed);
+        assert_eq!(
+            evaluate(&with(&[(IF_MODIFIED_SINCE, "garbage")]), &v),
+            Proceed
+        );
         // If-None-Match wins over If-Modified-Since.
-        assert_eq!(evaluate(&with(&[(IF_NONE_MATCH, "\"x\""), (IF_MODIFIED_SINCE, &lm)]), &v), Proceed);
+        assert_eq!(
+            evaluate(
+                &with(&[(IF_NONE_MATCH, "\"x\""), (IF_MODIFIED_SINCE, &lm)]),
+                &v
+            ),
+            Proceed
+        );
         assert_eq!(evaluate(&with(&[(IF_MATCH, &e)]), &v), Proceed);
         assert_eq!(evaluate(&with(&[(IF_MATCH, "*")]), &v), Proceed);
         assert_eq!(evaluate(&with(&[(IF_MATCH, &weak)]), &v), Failed);
         assert_eq!(evaluate(&with(&[(IF_MATCH, "\"other\"")]), &v), Failed);
-        assert_eq!(evaluate(&with(&[(IF_MATCH, "\"other\""), (IF_NONE_MATCH, &e)]), &v), Failed);
-        assert_eq!(evaluate(&with(&[(IF_UNMODIFIED_SINCE, &older)]), &v), Failed);
+        assert_eq!(
+            evaluate(&with(&[(IF_MATCH, "\"other\""), (IF_NONE_MATCH, &e)]), &v),
+            Failed
+        );
+        assert_eq!(
+            evaluate(&with(&[(IF_UNMODIFIED_SINCE, &older)]), &v),
+            Failed
+        );
         assert_eq!(evaluate(&with(&[(IF_UNMODIFIED_SINCE, &lm)]), &v), Proceed);
         // If-Match present: If-Unmodified-Since is not consulted.
-        assert_eq!(evaluate(&with(&[(IF_MATCH, &e), (IF_UNMODIFIED_SINCE, &older)]), &v), Proceed);
+        assert_eq!(
+            evaluate(&with(&[(IF_MATCH, &e), (IF_UNMODIFIED_SINCE, &older)]), &v),
+            Proceed
+        );
     }
 
     #[test]
@@ -233,7 +288,10 @@ mod tests {
         let older = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(1_600_000_000));
         assert!(if_range_allows(&HeaderMap::new(), &v));
         assert!(if_range_allows(&with(&[(IF_RANGE, &v.etag)]), &v));
-        assert!(!if_range_allows(&with(&[(IF_RANGE, &format!("W/{}", v.etag))]), &v));
+        assert!(!if_range_allows(
+            &with(&[(IF_RANGE, &format!("W/{}", v.etag))]),
+            &v
+        ));
         assert!(!if_range_allows(&with(&[(IF_RANGE, "\"other\"")]), &v));
         assert!(if_range_allows(&with(&[(IF_RANGE, &lm)]), &v));
         assert!(!if_range_allows(&with(&[(IF_RANGE, &older)]), &v));

@@ -67,7 +67,7 @@ pub fn accepted(headers: &HeaderMap) -> Vec<Coding> {
         .filter(|&(_, q)| q > 0)
         .collect();
     // Stable sort: equal weights keep br before gzip.
-    ranked.sort_by(|a, b| b.1.cmp(&a.1));
+    ranked.sort_by_key(|&(_, q)| std::cmp::Reverse(q));
     ranked.into_iter().map(|(coding, _)| coding).collect()
 }
 

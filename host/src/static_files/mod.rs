@@ -105,12 +105,21 @@ impl StaticRoot {
             let relative = Path::new(name);
             let plain = !name.is_empty()
                 && !name.contains('\0')
-                && relative.components().all(|c| matches!(c, Component::Normal(_)));
-            anyhow::ensure!(plain, "static root {}: index name {name:?} is not a relative file name", path.display());
+                && relative
+                    .components()
+                    .all(|c| matches!(c, Component::Normal(_)));
+            anyhow::ensure!(
+                plain,
+                "static root {}: index name {name:?} is not a relative file name",
+                path.display()
+            );
         }
         let dir = cap_std::fs::Dir::open_ambient_dir(path, cap_std::ambient_authority())
             .with_context(|| format!("cannot open static root {}", path.display()))?;
-        Ok(StaticRoot { dir: Arc::new(dir), options: Arc::new(options) })
+        Ok(StaticRoot {
+            dir: Arc::new(dir),
+            options: Arc::new(options),
+        })
     }
 
     pub fn options(&self) -> &StaticOptions {
@@ -146,7 +155,11 @@ pub async fn serve(root: &StaticRoot, method: &Method, path: &str, headers: &Hea
     }
 
     let options = Arc::clone(&root.options);
-    let accepted = if options.precompressed { encoding::accepted(headers) } else { Vec::new() };
+    let accepted = if options.precompressed {
+        encoding::accepted(headers)
+    } else {
+        Vec::new()
+    };
     let dir = Arc::clone(&root.dir);
     let joined = tokio::task::spawn_blocking(move || {
         let lookup = open::lookup(&dir, &request, &options, &accepted);
@@ -164,7 +177,9 @@ pub async fn serve(root: &StaticRoot, method: &Method, path: &str, headers: &Hea
     let found = match lookup {
         Lookup::Found(found) => found,
         Lookup::Missing => return Outcome::NotFound,
-        Lookup::Redirect => return Outcome::Response(reply::redirect(&request.directory_location(), head)),
+        Lookup::Redirect => {
+            return Outcome::Response(reply::redirect(&request.directory_location(), head))
+        }
         Lookup::Forbidden => return Outcome::Response(reply::status(StatusCode::FORBIDDEN, head)),
         Lookup::Failed(err) => {
             tracing::warn!(path, %err, "static: I/O error");
@@ -175,11 +190,20 @@ pub async fn serve(root: &StaticRoot, method: &Method, path: &str, headers: &Hea
 }
 
 /// Steps 7–9 for an opened representation.
-fn respond(options: &StaticOptions, found: open::Found, headers: &HeaderMap, head: bool) -> hyper::Response<Body> {
+fn respond(
+    options: &StaticOptions,
+    found: open::Found,
+    headers: &HeaderMap,
+    head: bool,
+) -> hyper::Response<Body> {
     let rep = found.representation;
     let meta = reply::Meta {
         content_type: reply::content_type(&found.original),
-        validators: conditional::Validators::new(rep.size, rep.modified, rep.coding.map(|c| c.extension())),
+        validators: conditional::Validators::new(
+            rep.size,
+            rep.modified,
+            rep.coding.map(|c| c.extension()),
+        ),
         coding: rep.coding,
         vary: found.has_siblings,
         allow_ranges: options.allow_ranges,
@@ -191,8 +215,12 @@ fn respond(options: &StaticOptions, found: open::Found, headers: &HeaderMap, hea
         Precondition::Failed => return reply::status(StatusCode::PRECONDITION_FAILED, head),
     }
     let plan = match headers.get(http::header::RANGE) {
-        Some(value) if options.allow_ranges && conditional::if_range_allows(headers, &meta.validators) => {
-            value.to_str().map_or(RangePlan::Full, |text| range::plan(text, rep.size))
+        Some(value)
+            if options.allow_ranges && conditional::if_range_allows(headers, &meta.validators) =>
+        {
+            value
+                .to_str()
+                .map_or(RangePlan::Full, |text| range::plan(text, rep.size))
         }
         _ => RangePlan::Full,
     };

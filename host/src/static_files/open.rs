@@ -92,7 +92,12 @@ impl From<Miss> for Lookup {
 }
 
 /// Finds and opens the representation to serve for `path`.
-pub fn lookup(dir: &Dir, path: &RequestPath, options: &StaticOptions, accepted: &[Coding]) -> Lookup {
+pub fn lookup(
+    dir: &Dir,
+    path: &RequestPath,
+    options: &StaticOptions,
+    accepted: &[Coding],
+) -> Lookup {
     let mut target = path.relative();
     let meta = match stat(dir, &target, options.disable_symlinks) {
         Ok(meta) => meta,
@@ -127,12 +132,20 @@ pub fn lookup(dir: &Dir, path: &RequestPath, options: &StaticOptions, accepted: 
         if let Some((coding, sibling)) = siblings.iter().find(|(c, _)| c == wanted) {
             // A sibling that vanished or changed kind since the stat is just skipped.
             if let Ok(representation) = open_regular(dir, sibling, Some(*coding)) {
-                return Lookup::Found(Found { original: target, representation, has_siblings });
+                return Lookup::Found(Found {
+                    original: target,
+                    representation,
+                    has_siblings,
+                });
             }
         }
     }
     match open_regular(dir, &target, None) {
-        Ok(representation) => Lookup::Found(Found { original: target, representation, has_siblings }),
+        Ok(representation) => Lookup::Found(Found {
+            original: target,
+            representation,
+            has_siblings,
+        }),
         Err(miss) => miss.into(),
     }
 }

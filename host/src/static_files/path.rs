@@ -83,7 +83,10 @@ pub fn decode(raw: &str) -> Result<RequestPath, PathError> {
             _ => segments.push(segment),
         }
     }
-    Ok(RequestPath { segments, trailing_slash: raw.ends_with('/') })
+    Ok(RequestPath {
+        segments,
+        trailing_slash: raw.ends_with('/'),
+    })
 }
 
 impl RequestPath {
@@ -169,8 +172,14 @@ mod tests {
 
     #[test]
     fn static_path_directory_location_is_rebuilt() {
-        assert_eq!(decode("//evil.example").unwrap().directory_location(), "/evil.example/");
-        assert_eq!(decode("/a%20b/c").unwrap().directory_location(), "/a%20b/c/");
+        assert_eq!(
+            decode("//evil.example").unwrap().directory_location(),
+            "/evil.example/"
+        );
+        assert_eq!(
+            decode("/a%20b/c").unwrap().directory_location(),
+            "/a%20b/c/"
+        );
         assert_eq!(decode("/100%25").unwrap().directory_location(), "/100%25/");
     }
 }

@@ -73,7 +73,10 @@ pub fn plan(header: &str, size: u64) -> RangePlan {
         if first >= size {
             continue;
         }
-        ranges.push(ByteRange { first, last: last.min(size - 1) });
+        ranges.push(ByteRange {
+            first,
+            last: last.min(size - 1),
+        });
     }
     if ranges.is_empty() {
         return RangePlan::Unsatisfiable;
@@ -110,17 +113,38 @@ mod tests {
         assert_eq!(plan("bytes=90-", 100), RangePlan::Partial(vec![r(90, 99)]));
         assert_eq!(plan("bytes=-10", 100), RangePlan::Partial(vec![r(90, 99)]));
         assert_eq!(plan("bytes=-500", 100), RangePlan::Partial(vec![r(0, 99)]));
-        assert_eq!(plan("bytes=50-500", 100), RangePlan::Partial(vec![r(50, 99)]));
-        assert_eq!(plan("bytes=0-0,-1", 100), RangePlan::Partial(vec![r(0, 0), r(99, 99)]));
-        assert_eq!(plan("bytes=20-29, 0-9", 100), RangePlan::Partial(vec![r(0, 9), r(20, 29)]));
+        assert_eq!(
+            plan("bytes=50-500", 100),
+            RangePlan::Partial(vec![r(50, 99)])
+        );
+        assert_eq!(
+            plan("bytes=0-0,-1", 100),
+            RangePlan::Partial(vec![r(0, 0), r(99, 99)])
+        );
+        assert_eq!(
+            plan("bytes=20-29, 0-9", 100),
+            RangePlan::Partial(vec![r(0, 9), r(20, 29)])
+        );
     }
 
     #[test]
     fn static_range_coalesces_overlaps() {
-        assert_eq!(plan("bytes=0-9,5-19", 100), RangePlan::Partial(vec![r(0, 19)]));
-        assert_eq!(plan("bytes=0-9,10-19", 100), RangePlan::Partial(vec![r(0, 19)]));
-        assert_eq!(plan("bytes=0-,0-,0-,0-", 100), RangePlan::Partial(vec![r(0, 99)]));
-        assert_eq!(plan("bytes=30-39,0-4,2-3,35-50", 100), RangePlan::Partial(vec![r(0, 4), r(30, 50)]));
+        assert_eq!(
+            plan("bytes=0-9,5-19", 100),
+            RangePlan::Partial(vec![r(0, 19)])
+        );
+        assert_eq!(
+            plan("bytes=0-9,10-19", 100),
+            RangePlan::Partial(vec![r(0, 19)])
+        );
+        assert_eq!(
+            plan("bytes=0-,0-,0-,0-", 100),
+            RangePlan::Partial(vec![r(0, 99)])
+        );
+        assert_eq!(
+            plan("bytes=30-39,0-4,2-3,35-50", 100),
+            RangePlan::Partial(vec![r(0, 4), r(30, 50)])
+        );
     }
 
     #[test]
@@ -130,15 +154,23 @@ mod tests {
         assert_eq!(plan("bytes=-5", 0), RangePlan::Unsatisfiable);
         assert_eq!(plan("bytes=0-", 0), RangePlan::Unsatisfiable);
         // A satisfiable range among unsatisfiable ones is served.
-        assert_eq!(plan("bytes=200-300,5-6", 100), RangePlan::Partial(vec![r(5, 6)]));
+        assert_eq!(
+            plan("bytes=200-300,5-6", 100),
+            RangePlan::Partial(vec![r(5, 6)])
+        );
         assert_eq!(plan("bytes=9-5", 100), RangePlan::Full);
         assert_eq!(plan("bytes=abc", 100), RangePlan::Full);
         assert_eq!(plan("items=0-5", 100), RangePlan::Full);
         assert_eq!(plan("bytes=", 100), RangePlan::Full);
         assert_eq!(plan("bytes=-0", 100), RangePlan::Full);
         let many: Vec<String> = (0..17).map(|i| format!("{}-{}", i * 2, i * 2)).collect();
-        assert_eq!(plan(&format!("bytes={}", many.join(",")), 100), RangePlan::Full);
+        assert_eq!(
+            plan(&format!("bytes={}", many.join(",")), 100),
+            RangePlan::Full
+        );
         let sixteen: Vec<String> = (0..16).map(|i| format!("{}-{}", i * 2, i * 2)).collect();
-        assert!(matches!(plan(&format!("bytes={}", sixteen.join(",")), 100), RangePlan::Partial(v) if v.len() == 16));
+        assert!(
+            matches!(plan(&format!("bytes={}", sixteen.join(",")), 100), RangePlan::Partial(v) if v.len() == 16)
+        );
     }
 }

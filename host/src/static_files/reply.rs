@@ -45,7 +45,9 @@ pub struct Meta {
 
 /// The `Content-Type` for a file, from the ORIGINAL file's name (never the `.br`/`.gz`).
 pub fn content_type(original: &Path) -> HeaderValue {
-    let essence = mime_guess::from_path(original).first_raw().unwrap_or("application/octet-stream");
+    let essence = mime_guess::from_path(original)
+        .first_raw()
+        .unwrap_or("application/octet-stream");
     let textual = essence.starts_with("text/")
         || matches!(
             essence,
@@ -53,7 +55,11 @@ pub fn content_type(original: &Path) -> HeaderValue {
         )
         || essence.ends_with("+json")
         || essence.ends_with("+xml");
-    let value = if textual { format!("{essence}; charset=utf-8") } else { essence.to_owned() };
+    let value = if textual {
+        format!("{essence}; charset=utf-8")
+    } else {
+        essence.to_owned()
+    };
     HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("application/octet-stream"))
 }
 
@@ -66,7 +72,10 @@ fn cache_headers(mut builder: Builder, meta: &Meta) -> Builder {
     if let Some(max_age) = meta.expires {
         builder = builder
             .header(CACHE_CONTROL, format!("max-age={}", max_age.as_secs()))
-            .header(EXPIRES, httpdate::fmt_http_date(SystemTime::now() + max_age));
+            .header(
+                EXPIRES,
+                httpdate::fmt_http_date(SystemTime::now() + max_age),
+            );
     }
     if meta.vary {
         builder = builder.header(VARY, "accept-encoding");
@@ -126,7 +135,10 @@ pub fn not_modified(meta: &Meta) -> Response<Body> {
 pub fn unsatisfiable(meta: &Meta, size: u64, head: bool) -> Response<Body> {
     let mut response = status(StatusCode::RANGE_NOT_SATISFIABLE, head);
     let headers = response.headers_mut();
-    headers.insert(CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{size}")).expect("ascii"));
+    headers.insert(
+        CONTENT_RANGE,
+        HeaderValue::from_str(&format!("bytes */{size}")).expect("ascii"),
+    );
     if meta.allow_ranges {
         headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     }
@@ -138,23 +150,55 @@ pub fn whole(meta: &Meta, file: std::fs::File, size: u64, head: bool) -> Respons
     let builder = representation_headers(Response::builder().status(StatusCode::OK), meta)
         .header(CONTENT_TYPE, meta.content_type.clone())
         .header(CONTENT_LENGTH, size);
-    let body = if head { empty() } else { stream(file, vec![Piece::File { start: 0, len: size }]) };
+    let body = if head {
+        empty()
+    } else {
+        stream(
+            file,
+            vec![Piece::File {
+                start: 0,
+                len: size,
+            }],
+        )
+    };
     finish(builder, body)
 }
 
 /// 206 with one range, or a `multipart/byteranges` body for several.
-pub fn partial(meta: &Meta, file: std::fs::File, size: u64, ranges: &[ByteRange], head: bool) -> Response<Body> {
-    let builder = representation_headers(Response::builder().status(StatusCode::PARTIAL_CONTENT), meta);
+pub fn partial(
+    meta: &Meta,
+    file: std::fs::File,
+    size: u64,
+    ranges: &[ByteRange],
+    head: bool,
+) -> Response<Body> {
+    let builder = representation_headers(
+        Response::builder().status(StatusCode::PARTIAL_CONTENT),
+        meta,
+    );
     if let [range] = ranges {
         let builder = builder
             .header(CONTENT_TYPE, meta.content_type.clone())
             .header(CONTENT_RANGE, range.content_range(size))
             .header(CONTENT_LENGTH, range.len());
-        let body = if head { empty() } else { stream(file, vec![Piece::File { start: range.first, len: range.len() }]) };
+        let body = if head {
+            empty()
+        } else {
+            stream(
+                file,
+                vec![Piece::File {
+                    start: range.first,
+                    len: range.len(),
+                }],
+            )
+        };
         return finish(builder, body);
     }
     let boundary = boundary();
-    let part_type = meta.content_type.to_str().unwrap_or("application/octet-stream");
+    let part_type = meta
+        .content_type
+        .to_str()
+        .unwrap_or("application/octet-stream");
     let mut pieces = Vec::with_capacity(ranges.len() * 2 + 1);
     for range in ranges {
         let head = format!(
@@ -162,7 +206,10 @@ pub fn partial(meta: &Meta, file: std::fs::File, size: u64, ranges: &[ByteRange]
             range.content_range(size)
         );
         pieces.push(Piece::Bytes(Bytes::from(head)));
-        pieces.push(Piece::File { start: range.first, len: range.len() });
+        pieces.push(Piece::File {
+            start: range.first,
+            len: range.len(),
+        });
     }
     pieces.push(Piece::Bytes(Bytes::from(format!("\r\n--{boundary}--\r\n"))));
     let length: u64 = pieces
@@ -173,7 +220,10 @@ pub fn partial(meta: &Meta, file: std::fs::File, size: u64, ranges: &[ByteRange]
         })
         .sum();
     let builder = builder
-        .header(CONTENT_TYPE, format!("multipart/byteranges; boundary={boundary}"))
+        .header(
+            CONTENT_TYPE,
+            format!("multipart/byteranges; boundary={boundary}"),
+        )
         .header(CONTENT_LENGTH, length);
     let body = if head { empty() } else { stream(file, pieces) };
     finish(builder, body)
@@ -184,7 +234,12 @@ fn boundary() -> String {
     use std::hash::{BuildHasher, Hasher};
     let word = || {
         let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u128(SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_nanos());
+        hasher.write_u128(
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos(),
+        );
         hasher.finish()
     };
     format!("{:016x}{:016x}", word(), word())
@@ -208,7 +263,11 @@ struct Reader {
 
 /// A body that sends `pieces`, reading the file parts [`CHUNK`] bytes at a time.
 fn stream(file: std::fs::File, pieces: Vec<Piece>) -> Body {
-    let reader = Reader { file: tokio::fs::File::from_std(file), position: 0, pieces: pieces.into() };
+    let reader = Reader {
+        file: tokio::fs::File::from_std(file),
+        position: 0,
+        pieces: pieces.into(),
+    };
     let frames = futures_util::stream::try_unfold(reader, next_frame);
     StreamBody::new(frames).boxed_unsync()
 }
@@ -233,7 +292,10 @@ async fn next_frame(mut reader: Reader) -> Result<Option<(Frame<Bytes>, Reader)>
         }
         reader.position += read;
         if read < len {
-            reader.pieces.push_front(Piece::File { start: start + read, len: len - read });
+            reader.pieces.push_front(Piece::File {
+                start: start + read,
+                len: len - read,
+            });
         }
         return Ok(Some((Frame::data(buf.freeze()), reader)));
     }

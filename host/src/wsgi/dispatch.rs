@@ -34,7 +34,11 @@ pub async fn dispatch(pool: Arc<SitePool>, request: AppRequest) -> Response<Body
     let (chunk_sender, chunk_receiver) = mpsc::channel(BUFFERED_CHUNKS);
     tokio::spawn(run(pool, request, head_sender, chunk_sender));
     match head_receiver.await {
-        Ok(Head { status, reason, headers }) => {
+        Ok(Head {
+            status,
+            reason,
+            headers,
+        }) => {
             let mut response = Response::new(body::channel(chunk_receiver));
             *response.status_mut() = status;
             *response.headers_mut() = headers;
@@ -63,11 +67,26 @@ async fn run(
             return;
         }
     };
-    let io = RequestIo::new(site.clone(), id, request.body, request.head_only, head, chunks);
+    let io = RequestIo::new(
+        site.clone(),
+        id,
+        request.body,
+        request.head_only,
+        head,
+        chunks,
+    );
     let instance = &mut lease.instance;
     instance.store.data_mut().request = Some(io);
-    let result = instance.wsgi.call_handle(&mut instance.store, &request.environ).await;
-    let io = instance.store.data_mut().request.take().expect("the request I/O stays set during a call");
+    let result = instance
+        .wsgi
+        .call_handle(&mut instance.store, &request.environ)
+        .await;
+    let io = instance
+        .store
+        .data_mut()
+        .request
+        .take()
+        .expect("the request I/O stays set during a call");
     match result {
         Ok(Ok(())) => pool.release(lease),
         Ok(Err(reason)) => {

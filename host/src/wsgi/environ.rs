@@ -32,11 +32,18 @@ pub fn build(parts: &Parts, origin: &Origin<'_>) -> Vec<(String, String)> {
     let mut put = |key: &str, value: String| environ.push((key.to_owned(), value));
     put("REQUEST_METHOD", parts.method.as_str().to_owned());
     let path = latin1(&percent_encoding::percent_decode_str(parts.uri.path()).collect::<Vec<u8>>());
-    let path_info = path.strip_prefix(origin.script_name).unwrap_or(&path).to_owned();
+    let path_info = path
+        .strip_prefix(origin.script_name)
+        .unwrap_or(&path)
+        .to_owned();
     put("SCRIPT_NAME", origin.script_name.to_owned());
     put("PATH_INFO", path_info);
     put("QUERY_STRING", parts.uri.query().unwrap_or("").to_owned());
-    let request_uri = parts.uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
+    let request_uri = parts
+        .uri
+        .path_and_query()
+        .map(|pq| pq.as_str())
+        .unwrap_or("/");
     put("REQUEST_URI", request_uri.to_owned());
     put("SERVER_NAME", origin.host.to_owned());
     put("SERVER_PORT", origin.port.to_string());
@@ -71,7 +78,13 @@ pub fn build(parts: &Parts, origin: &Origin<'_>) -> Vec<(String, String)> {
         }
         let key: String = "HTTP_"
             .chars()
-            .chain(name.chars().map(|c| if c == '-' { '_' } else { c.to_ascii_uppercase() }))
+            .chain(name.chars().map(|c| {
+                if c == '-' {
+                    '_'
+                } else {
+                    c.to_ascii_uppercase()
+                }
+            }))
             .collect();
         environ.push((key, value));
     }

@@ -52,7 +52,16 @@ impl RequestIo {
         head: oneshot::Sender<Head>,
         chunks: mpsc::Sender<Result<Frame<Bytes>, BodyError>>,
     ) -> Self {
-        Self { site, request_id, body, pending: Bytes::new(), body_done: false, head: Some(head), chunks, discard_body }
+        Self {
+            site,
+            request_id,
+            body,
+            pending: Bytes::new(),
+            body_done: false,
+            head: Some(head),
+            chunks,
+            discard_body,
+        }
     }
 
     /// Whether the guest has sent its status and headers.
@@ -98,7 +107,9 @@ impl host::Host for StoreState {
                         io.pending = data;
                     }
                 }
-                Some(Err(error)) => return Ok(Err(format!("cannot read the request body: {error}"))),
+                Some(Err(error)) => {
+                    return Ok(Err(format!("cannot read the request body: {error}")))
+                }
             }
         }
     }
@@ -148,8 +159,16 @@ impl host::Host for StoreState {
 }
 
 /// Hop-by-hop headers belong to the connection, which the server owns (PEP 3333).
-const HOP_BY_HOP: [&str; 8] =
-    ["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"];
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
 
 /// Checks the app's status line and headers and turns them into hyper's types. Header
 /// strings are PEP 3333 native strings: each character stands for one latin-1 byte.
@@ -160,9 +179,15 @@ fn parse_head(status: &str, headers: &[(String, String)]) -> Result<Head, String
         Some(code) if (200..=999).contains(&code) && (rest.is_empty() || rest.starts_with(' ')) => {
             StatusCode::from_u16(code).map_err(|_| format!("bad status `{status}`"))?
         }
-        _ => return Err(format!("bad status `{}`: expected `NNN Reason` with NNN from 200 to 999", status.escape_debug())),
+        _ => {
+            return Err(format!(
+                "bad status `{}`: expected `NNN Reason` with NNN from 200 to 999",
+                status.escape_debug()
+            ))
+        }
     };
-    let reason_text = latin1(rest.trim_start()).ok_or_else(|| format!("bad status `{}`", status.escape_debug()))?;
+    let reason_text = latin1(rest.trim_start())
+        .ok_or_else(|| format!("bad status `{}`", status.escape_debug()))?;
     let reason = match status_code.canonical_reason() {
         Some(canonical) if canonical.as_bytes() == reason_text.as_slice() => None,
         _ if reason_text.is_empty() => None,
@@ -176,17 +201,26 @@ fn parse_head(status: &str, headers: &[(String, String)]) -> Result<Head, String
         let header = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| format!("bad header name `{}`", name.escape_debug()))?;
         if HOP_BY_HOP.contains(&header.as_str()) {
-            return Err(format!("hop-by-hop header `{name}` is not allowed from a WSGI app"));
+            return Err(format!(
+                "hop-by-hop header `{name}` is not allowed from a WSGI app"
+            ));
         }
-        let bytes = latin1(value).ok_or_else(|| format!("header `{name}` has a value that is not latin-1"))?;
+        let bytes = latin1(value)
+            .ok_or_else(|| format!("header `{name}` has a value that is not latin-1"))?;
         let value = HeaderValue::from_bytes(&bytes)
             .map_err(|_| format!("header `{name}` has a bad value `{}`", value.escape_debug()))?;
         map.append(header, value);
     }
-    Ok(Head { status: status_code, reason, headers: map })
+    Ok(Head {
+        status: status_code,
+        reason,
+        headers: map,
+    })
 }
 
 /// A native string's bytes, when every character is latin-1.
 fn latin1(text: &str) -> Option<Vec<u8>> {
-    text.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect()
+    text.chars()
+        .map(|c| u8::try_from(u32::from(c)).ok())
+        .collect()
 }

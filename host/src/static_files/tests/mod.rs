@@ -79,7 +79,11 @@ impl Fixture {
         symlink("../outside", root.join("site")).unwrap();
         symlink("hello.txt", root.join("link_in")).unwrap();
         symlink("sub", root.join("dirlink_in")).unwrap();
-        Fixture { _tmp: tmp, root, outside }
+        Fixture {
+            _tmp: tmp,
+            root,
+            outside,
+        }
     }
 
     pub fn root_with(&self, options: StaticOptions) -> StaticRoot {
@@ -99,14 +103,22 @@ impl Fixture {
 #[derive(Debug)]
 pub enum Got {
     App,
-    Resp { status: StatusCode, headers: HeaderMap, body: Bytes },
+    Resp {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+    },
 }
 
 impl Got {
     #[track_caller]
     pub fn resp(self) -> (StatusCode, HeaderMap, Bytes) {
         match self {
-            Got::Resp { status, headers, body } => (status, headers, body),
+            Got::Resp {
+                status,
+                headers,
+                body,
+            } => (status, headers, body),
             Got::App => panic!("expected a response, got NotFound (fall through to the app)"),
         }
     }
@@ -126,7 +138,12 @@ impl Got {
     }
 }
 
-pub async fn request(root: &StaticRoot, method: Method, path: &str, headers: &[(HeaderName, &str)]) -> Got {
+pub async fn request(
+    root: &StaticRoot,
+    method: Method,
+    path: &str,
+    headers: &[(HeaderName, &str)],
+) -> Got {
     let mut map = HeaderMap::new();
     for (name, value) in headers {
         map.append(name.clone(), HeaderValue::from_str(value).unwrap());
@@ -136,7 +153,11 @@ pub async fn request(root: &StaticRoot, method: Method, path: &str, headers: &[(
         Outcome::Response(response) => {
             let (parts, body) = response.into_parts();
             let body = body.collect().await.expect("body stream failed").to_bytes();
-            Got::Resp { status: parts.status, headers: parts.headers, body }
+            Got::Resp {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            }
         }
     }
 }
@@ -147,14 +168,19 @@ pub async fn get(root: &StaticRoot, path: &str) -> Got {
 
 /// A header's value as text; panics when absent.
 #[track_caller]
-pub fn header<'a>(headers: &'a HeaderMap, name: impl http::header::AsHeaderName) -> &'a str {
+pub fn header(headers: &HeaderMap, name: impl http::header::AsHeaderName) -> &str {
     headers.get(name).expect("header missing").to_str().unwrap()
 }
 
 /// The strong ETag expected for a file: `"<hex mtime nanos>-<hex size>[-suffix]"`.
 pub fn expected_etag(path: &Path, suffix: Option<&str>) -> String {
     let meta = std::fs::metadata(path).unwrap();
-    let nanos = meta.modified().unwrap().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let nanos = meta
+        .modified()
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     match suffix {
         Some(s) => format!("\"{nanos:x}-{:x}-{s}\"", meta.len()),
         None => format!("\"{nanos:x}-{:x}\"", meta.len()),
@@ -163,13 +189,26 @@ pub fn expected_etag(path: &Path, suffix: Option<&str>) -> String {
 
 #[test]
 fn static_root_open_errors_name_the_path() {
-    let err = StaticRoot::open(Path::new("/nonexistent/static-root-xyz"), StaticOptions::default()).unwrap_err();
-    assert!(format!("{err:#}").contains("/nonexistent/static-root-xyz"), "{err:#}");
+    let err = StaticRoot::open(
+        Path::new("/nonexistent/static-root-xyz"),
+        StaticOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("/nonexistent/static-root-xyz"),
+        "{err:#}"
+    );
     let fixture = Fixture::new();
     for bad in ["../index.html", "/index.html", ""] {
-        let options = StaticOptions { index: vec![bad.to_owned()], ..StaticOptions::default() };
+        let options = StaticOptions {
+            index: vec![bad.to_owned()],
+            ..StaticOptions::default()
+        };
         let err = StaticRoot::open(&fixture.root, options).unwrap_err();
-        assert!(format!("{err:#}").contains(fixture.root.to_str().unwrap()), "{err:#}");
+        assert!(
+            format!("{err:#}").contains(fixture.root.to_str().unwrap()),
+            "{err:#}"
+        );
     }
     let file = fixture.path("hello.txt");
     assert!(StaticRoot::open(&file, StaticOptions::default()).is_err());

@@ -51,10 +51,23 @@ async fn static_escape_attempts_never_leak() {
             let got = request(&root, method.clone(), path, &[]).await;
             match (expected, got) {
                 (None, Got::App) => {}
-                (Some(status), Got::Resp { status: got, body, headers }) => {
+                (
+                    Some(status),
+                    Got::Resp {
+                        status: got,
+                        body,
+                        headers,
+                    },
+                ) => {
                     assert_eq!(got, status, "{method} {path}");
-                    assert!(!contains(&body, SECRET) && !contains(&body, OUTSIDE_INDEX), "{path} leaked");
-                    assert!(headers.get(http::header::ETAG).is_none(), "{path} described a file");
+                    assert!(
+                        !contains(&body, SECRET) && !contains(&body, OUTSIDE_INDEX),
+                        "{path} leaked"
+                    );
+                    assert!(
+                        headers.get(http::header::ETAG).is_none(),
+                        "{path} described a file"
+                    );
                 }
                 (expected, got) => panic!("{method} {path}: expected {expected:?}, got {got:?}"),
             }
@@ -71,10 +84,25 @@ async fn static_escape_attempts_never_leak() {
 async fn static_dot_files_are_404_for_every_method() {
     let fixture = Fixture::new();
     let root = fixture.default_root();
-    for path in ["/.git/config", "/.git/", "/.git", "/.env", "/.htaccess", "/sub/.hidden", "/%2egit/config", "/.missing"] {
+    for path in [
+        "/.git/config",
+        "/.git/",
+        "/.git",
+        "/.env",
+        "/.htaccess",
+        "/sub/.hidden",
+        "/%2egit/config",
+        "/.missing",
+    ] {
         for method in [Method::GET, Method::HEAD, Method::POST] {
-            let (headers, body) = request(&root, method.clone(), path, &[]).await.expect(StatusCode::NOT_FOUND);
-            let expected: &[u8] = if method == Method::HEAD { b"" } else { b"Not Found\n" };
+            let (headers, body) = request(&root, method.clone(), path, &[])
+                .await
+                .expect(StatusCode::NOT_FOUND);
+            let expected: &[u8] = if method == Method::HEAD {
+                b""
+            } else {
+                b"Not Found\n"
+            };
             assert_eq!(&body[..], expected, "{method} {path}");
             assert_eq!(header(&headers, "content-length"), "10");
         }
@@ -88,8 +116,12 @@ async fn static_well_known_is_served_or_falls_through() {
     let (headers, body) = get(&root, "/.well-known/x").await.expect(StatusCode::OK);
     assert_eq!(&body[..], b"well-known x");
     assert_eq!(header(&headers, "content-type"), "application/octet-stream");
-    get(&root, "/.well-known/acme-challenge/token").await.expect_app();
-    get(&root, "/.well-known/.secret").await.expect(StatusCode::NOT_FOUND);
+    get(&root, "/.well-known/acme-challenge/token")
+        .await
+        .expect_app();
+    get(&root, "/.well-known/.secret")
+        .await
+        .expect(StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -98,13 +130,25 @@ async fn static_disable_symlinks_refuses_inside_links() {
     let open = fixture.default_root();
     let (_, body) = get(&open, "/link_in").await.expect(StatusCode::OK);
     assert_eq!(&body[..], HELLO);
-    let (_, body) = get(&open, "/dirlink_in/page.html").await.expect(StatusCode::OK);
+    let (_, body) = get(&open, "/dirlink_in/page.html")
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(&body[..], b"<p>page</p>");
     let (_, body) = get(&open, "/dirlink_in/").await.expect(StatusCode::OK);
     assert_eq!(&body[..], b"<p>sub index</p>");
 
-    let strict = fixture.root_with(StaticOptions { disable_symlinks: true, ..StaticOptions::default() });
-    for path in ["/link_in", "/dirlink_in/page.html", "/dirlink_in/", "/dirlink_in", "/link_out_file", "/site/"] {
+    let strict = fixture.root_with(StaticOptions {
+        disable_symlinks: true,
+        ..StaticOptions::default()
+    });
+    for path in [
+        "/link_in",
+        "/dirlink_in/page.html",
+        "/dirlink_in/",
+        "/dirlink_in",
+        "/link_out_file",
+        "/site/",
+    ] {
         let (_, body) = get(&strict, path).await.expect(StatusCode::FORBIDDEN);
         assert_eq!(&body[..], b"Forbidden\n", "{path}");
     }
@@ -117,7 +161,9 @@ async fn static_disable_symlinks_refuses_inside_links() {
 
     // An index file that is itself a symlink is refused too.
     std::os::unix::fs::symlink("../hello.txt", fixture.path("emptydir/index.html")).unwrap();
-    get(&strict, "/emptydir/").await.expect(StatusCode::FORBIDDEN);
+    get(&strict, "/emptydir/")
+        .await
+        .expect(StatusCode::FORBIDDEN);
     let (_, body) = get(&open, "/emptydir/").await.expect(StatusCode::OK);
     assert_eq!(&body[..], HELLO);
 }
@@ -128,20 +174,33 @@ async fn static_precompressed_sibling_symlink_is_not_used_under_disable_symlinks
     std::fs::write(fixture.path("real.txt.br"), b"BR").unwrap();
     std::fs::write(fixture.path("plain.txt"), b"PLAIN").unwrap();
     std::os::unix::fs::symlink("real.txt.br", fixture.path("plain.txt.br")).unwrap();
-    std::os::unix::fs::symlink(fixture.outside.join("secret.txt"), fixture.path("plain.txt.gz")).unwrap();
+    std::os::unix::fs::symlink(
+        fixture.outside.join("secret.txt"),
+        fixture.path("plain.txt.gz"),
+    )
+    .unwrap();
     let br = [(http::header::ACCEPT_ENCODING, "br, gzip")];
-    let strict = fixture.root_with(StaticOptions { disable_symlinks: true, ..StaticOptions::default() });
-    let (headers, body) = request(&strict, Method::GET, "/plain.txt", &br).await.expect(StatusCode::OK);
+    let strict = fixture.root_with(StaticOptions {
+        disable_symlinks: true,
+        ..StaticOptions::default()
+    });
+    let (headers, body) = request(&strict, Method::GET, "/plain.txt", &br)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(&body[..], b"PLAIN");
     assert!(headers.get("content-encoding").is_none());
     assert!(headers.get("vary").is_none());
     // Without disable_symlinks the inside link is followed, the outside one never.
     let open = fixture.default_root();
-    let (headers, body) = request(&open, Method::GET, "/plain.txt", &br).await.expect(StatusCode::OK);
+    let (headers, body) = request(&open, Method::GET, "/plain.txt", &br)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(&body[..], b"BR");
     assert_eq!(header(&headers, "content-encoding"), "br");
     let gz = [(http::header::ACCEPT_ENCODING, "gzip")];
-    let (headers, body) = request(&open, Method::GET, "/plain.txt", &gz).await.expect(StatusCode::OK);
+    let (headers, body) = request(&open, Method::GET, "/plain.txt", &gz)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(&body[..], b"PLAIN");
     assert!(headers.get("content-encoding").is_none());
 }
@@ -149,10 +208,15 @@ async fn static_precompressed_sibling_symlink_is_not_used_under_disable_symlinks
 #[tokio::test]
 async fn static_fifo_is_refused_without_blocking() {
     let fixture = Fixture::new();
-    let status = std::process::Command::new("mkfifo").arg(fixture.path("pipe")).status().unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(fixture.path("pipe"))
+        .status()
+        .unwrap();
     assert!(status.success());
     let root = fixture.default_root();
-    let got = tokio::time::timeout(Duration::from_secs(10), get(&root, "/pipe")).await.expect("blocked on a FIFO");
+    let got = tokio::time::timeout(Duration::from_secs(10), get(&root, "/pipe"))
+        .await
+        .expect("blocked on a FIFO");
     got.expect(StatusCode::FORBIDDEN);
 }
 
@@ -161,10 +225,18 @@ async fn static_other_methods_fall_through() {
     let fixture = Fixture::new();
     let root = fixture.default_root();
     for method in [Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS] {
-        request(&root, method.clone(), "/hello.txt", &[]).await.expect_app();
-        request(&root, method.clone(), "/sub", &[]).await.expect_app();
-        request(&root, method.clone(), "/link_out_file", &[]).await.expect_app();
-        request(&root, method.clone(), "/../hello.txt", &[]).await.expect(StatusCode::BAD_REQUEST);
+        request(&root, method.clone(), "/hello.txt", &[])
+            .await
+            .expect_app();
+        request(&root, method.clone(), "/sub", &[])
+            .await
+            .expect_app();
+        request(&root, method.clone(), "/link_out_file", &[])
+            .await
+            .expect_app();
+        request(&root, method.clone(), "/../hello.txt", &[])
+            .await
+            .expect(StatusCode::BAD_REQUEST);
     }
 }
 

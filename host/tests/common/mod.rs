@@ -1,0 +1,271 @@
+//! Test harness: runs the real `wsgi-wasm` binary on 127.0.0.1:0 over a fresh sites folder of
+//! real fixture sites, and speaks raw HTTP/1.1 to it.
+//!
+//! Builds are cached in one state folder under the cargo target dir, shared by every test
+//! and test binary (the server locks per site), so each fixture site is built once.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A fixture site's folder: `sites/<name>` or `tests/sites/<name>`.
+pub fn fixture(name: &str) -> PathBuf {
+    let example = repo().join("sites").join(name);
+    if example.is_dir() {
+        return example;
+    }
+    let fixture = repo().join("tests/sites").join(name);
+    assert!(fixture.is_dir(), "no fixture site `{name}`");
+    fixture
+}
+
+pub fn state_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wsgi-wasm-state")
+}
+
+/// A running server; killed when dropped.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    log: Arc<Mutex<String>>,
+    _sites: tempfile::TempDir,
+}
+
+impl Server {
+    /// Serves copies of the named fixture sites.
+    pub fn start(sites: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        for name in sites {
+            copy_dir(&fixture(name), &dir.path().join(name));
+        }
+        Server::start_in(dir)
+    }
+
+    /// Serves the sites in `dir` as they are.
+    pub fn start_in(dir: tempfile::TempDir) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wsgi-wasm"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--sites"])
+            .arg(dir.path())
+            .arg("--state")
+            .arg(state_dir())
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the wsgi-wasm binary starts");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout
+            .read_line(&mut first)
+            .expect("the server's first line");
+        let Some(addr) = first
+            .trim()
+            .strip_prefix("Serving HTTP on http://")
+            .and_then(|a| a.strip_suffix('/'))
+        else {
+            let _ = child.kill();
+            std::thread::sleep(Duration::from_millis(200));
+            panic!(
+                "unexpected first line {first:?}; log:\n{}",
+                log.lock().unwrap()
+            );
+        };
+        let addr = addr.parse().expect("an address");
+        Server {
+            child,
+            addr,
+            log,
+            _sites: dir,
+        }
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until the log contains `needle` (log lines arrive asynchronously).
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let log = self.log();
+            if log.contains(needle) || Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn connect(&self) -> TcpStream {
+        let stream = TcpStream::connect(self.addr).expect("connect to the server");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        stream
+    }
+
+    /// Sends a GET for `path` to `host` and reads the whole response.
+    pub fn get(&self, host: &str, path: &str) -> Response {
+        self.request(
+            &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+            b"",
+        )
+    }
+
+    /// Sends `head` (which must ask for `Connection: close`) and `body`; reads the response.
+    pub fn request(&self, head: &str, body: &[u8]) -> Response {
+        let mut stream = self.connect();
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(body).unwrap();
+        Response::read(&mut BufReader::new(stream), head.starts_with("HEAD "))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A parsed HTTP/1.1 response.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub reason: String,
+    /// Lower-cased names, in order.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): status {} body {}",
+                self.status,
+                self.text()
+            )
+        })
+    }
+
+    /// Reads the status line and headers only.
+    pub fn read_head(reader: &mut impl BufRead) -> Response {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("a status line");
+        let mut parts = line.trim_end().splitn(3, ' ');
+        let _version = parts.next();
+        let status = parts
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("bad status line {line:?}"));
+        let reason = parts.next().unwrap_or("").to_owned();
+        let mut headers = Vec::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("a header line");
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            let (name, value) = line.split_once(':').expect("a header");
+            headers.push((name.to_ascii_lowercase(), value.trim().to_owned()));
+        }
+        Response {
+            status,
+            reason,
+            headers,
+            body: Vec::new(),
+        }
+    }
+
+    pub fn read(reader: &mut impl BufRead, head_request: bool) -> Response {
+        let mut response = Response::read_head(reader);
+        if head_request || response.status == 304 || response.status == 204 {
+            return response;
+        }
+        if response.header("transfer-encoding") == Some("chunked") {
+            response.body = read_chunked(reader);
+        } else if let Some(length) = response.header("content-length") {
+            let mut body = vec![0; length.parse().unwrap()];
+            reader.read_exact(&mut body).expect("the whole body");
+            response.body = body;
+        } else {
+            reader.read_to_end(&mut response.body).expect("the body");
+        }
+        response
+    }
+}
+
+/// Reads one chunk of a chunked body; `None` at the last chunk.
+pub fn read_chunk(reader: &mut impl BufRead) -> Option<Vec<u8>> {
+    let mut size = String::new();
+    reader.read_line(&mut size).expect("a chunk size");
+    let size =
+        usize::from_str_radix(size.trim().split(';').next().unwrap(), 16).expect("hex chunk size");
+    let mut chunk = vec![0; size + 2];
+    reader.read_exact(&mut chunk).expect("a whole chunk");
+    chunk.truncate(size);
+    (size > 0).then_some(chunk)
+}
+
+fn read_chunked(reader: &mut impl BufRead) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Some(chunk) = read_chunk(reader) {
+        body.extend_from_slice(&chunk);
+    }
+    body
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "__pycache__" {
+            continue;
+        }
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            copy_dir(&entry.path(), &to.join(&name));
+        } else if kind.is_symlink() {
+            let target = std::fs::read_link(entry.path()).unwrap();
+            std::os::unix::fs::symlink(target, to.join(&name)).unwrap();
+        } else {
+            std::fs::copy(entry.path(), to.join(&name)).unwrap();
+        }
+    }
+}
