@@ -1,4 +1,4 @@
-//! The command line: `serve` (the main job) and `build`.
+//! The command line: `serve` (the default), `check` and `build`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -6,10 +6,13 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use futures_util::FutureExt;
 
+use crate::config::{self, ServerConfig};
+use crate::request::App;
 use crate::runtime::create_engine;
-use crate::server::{self, App};
-use crate::sites::{self, Paths};
+use crate::server;
+use crate::sites;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,87 +29,141 @@ pub struct Cli {
 enum Command {
     /// Build stale sites, then serve every site (the default command).
     Serve(ServeArgs),
+    /// Validate the server config and every site.toml without serving; lists every error.
+    Check(ConfigArgs),
     /// Build every stale site and report; exits non-zero if any site fails.
-    Build(SiteArgs),
+    Build(ConfigArgs),
 }
 
-#[derive(Debug, Args)]
-struct SiteArgs {
-    /// The folder holding one folder per site, each with a `site.toml`.
-    #[arg(long, default_value = "sites")]
-    sites: PathBuf,
-    /// Where builds, compiled components and the guest toolchain are cached.
-    #[arg(long, default_value = ".wsgi-wasm")]
-    state: PathBuf,
+#[derive(Debug, Default, Args)]
+struct ConfigArgs {
+    /// The server config file (default: `./wsgi-wasm.toml` when it exists).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The folder holding one folder per site, each with a `site.toml` (default: `sites`).
+    #[arg(long)]
+    sites: Option<PathBuf>,
+    /// Where builds, compiled components and the guest toolchain are cached
+    /// (default: `.wsgi-wasm`).
+    #[arg(long)]
+    state: Option<PathBuf>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 struct ServeArgs {
-    /// The address to listen on (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
+    /// An address to listen on, repeatable (port 0 picks a free port; default:
+    /// 127.0.0.1:8080).
+    #[arg(long)]
+    listen: Vec<SocketAddr>,
     #[command(flatten)]
-    paths: SiteArgs,
+    config: ConfigArgs,
 }
 
-impl SiteArgs {
-    fn paths(&self) -> Result<Paths> {
-        std::fs::create_dir_all(&self.state).with_context(|| {
-            format!("cannot create the state folder `{}`", self.state.display())
+impl ConfigArgs {
+    /// The server config with the command line's overrides applied.
+    fn load(&self) -> Result<ServerConfig> {
+        let mut server = config::load_server(self.config.as_deref())?;
+        if let Some(sites) = &self.sites {
+            server.sites = sites.clone();
+        }
+        if let Some(state) = &self.state {
+            server.state = state.clone();
+        }
+        Ok(server)
+    }
+
+    /// Like [`Self::load`], with the state folder created and made absolute.
+    fn load_for_build(&self) -> Result<ServerConfig> {
+        let mut server = self.load()?;
+        std::fs::create_dir_all(&server.state).with_context(|| {
+            format!(
+                "cannot create the state folder `{}`",
+                server.state.display()
+            )
         })?;
-        let state = self.state.canonicalize()?;
-        Ok(Paths {
-            sites: self.sites.clone(),
-            state,
-        })
+        server.state = server.state.canonicalize()?;
+        Ok(server)
     }
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
-    let command = cli.command.unwrap_or(Command::Serve(ServeArgs {
-        listen: "127.0.0.1:8080".parse().expect("a valid address"),
-        paths: SiteArgs {
-            sites: "sites".into(),
-            state: ".wsgi-wasm".into(),
-        },
-    }));
-    match command {
+    match cli
+        .command
+        .unwrap_or_else(|| Command::Serve(ServeArgs::default()))
+    {
         Command::Serve(args) => serve(args).await,
+        Command::Check(args) => check(&args),
         Command::Build(args) => build(args).await,
     }
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
-    let paths = args.paths.paths()?;
+    let mut server = args.config.load_for_build()?;
+    if !args.listen.is_empty() {
+        server.listen = args.listen.clone();
+    }
     let engine = create_engine()?;
     let loaded = {
-        let engine = engine.clone();
-        tokio::task::spawn_blocking(move || sites::load_all(&paths, &engine)).await??
+        let (engine, server) = (engine.clone(), server.clone());
+        tokio::task::spawn_blocking(move || sites::load_all(&server, &engine)).await??
     };
     if loaded.sites.is_empty() {
-        anyhow::bail!(
-            "no site could be served from `{}`",
-            args.paths.sites.display()
-        );
+        anyhow::bail!("no site could be served from `{}`", server.sites.display());
     }
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on `{}`", args.listen))?;
-    let address = listener.local_addr()?;
-    let app = Arc::new(App::new(&loaded.sites));
+    let app = Arc::new(App::new(&loaded.sites, server.unknown_host));
     for site in &loaded.sites {
-        tracing::info!(site = %site.config.name, names = ?site.config.server_names, default = site.config.default, "serving");
+        let names = &site.config.server_names;
+        tracing::info!(site = %site.config.name, ?names, default = site.config.default, "serving");
     }
-    println!("Serving HTTP on http://{address}/");
-    server::serve(listener, app, shutdown_signal()).await;
+    let mut listeners = Vec::new();
+    for address in &server.listen {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on `{address}`"))?;
+        listeners.push(listener);
+    }
+    let shutdown = shutdown_signal().shared();
+    let mut running = Vec::new();
+    for listener in listeners {
+        println!("Serving HTTP on http://{}/", listener.local_addr()?);
+        running.push(tokio::spawn(server::serve(
+            listener,
+            app.clone(),
+            shutdown.clone(),
+        )));
+    }
+    for task in running {
+        task.await?;
+    }
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn build(args: SiteArgs) -> Result<()> {
-    let paths = args.paths()?;
+fn check(args: &ConfigArgs) -> Result<()> {
+    let server = args.load()?;
+    let (sites, errors) = config::load_sites(&server.sites, &server.static_defaults)?;
+    for site in &sites {
+        println!(
+            "ok      {} ({})",
+            site.name,
+            site.dir.join(config::SITE_FILE).display()
+        );
+    }
+    for error in &errors {
+        println!("error   {error}");
+    }
+    if errors.is_empty() {
+        println!("{} site(s), no errors", sites.len());
+        Ok(())
+    } else {
+        anyhow::bail!("{} error(s) in the configuration", errors.len())
+    }
+}
+
+async fn build(args: ConfigArgs) -> Result<()> {
+    let server = args.load_for_build()?;
     let engine = create_engine()?;
-    let loaded = tokio::task::spawn_blocking(move || sites::load_all(&paths, &engine)).await??;
+    let loaded = tokio::task::spawn_blocking(move || sites::load_all(&server, &engine)).await??;
     for site in &loaded.sites {
         println!("ok      {}", site.config.name);
     }
@@ -116,7 +173,7 @@ async fn build(args: SiteArgs) -> Result<()> {
     if loaded.failures.is_empty() {
         Ok(())
     } else {
-        anyhow::bail!("{} site(s) failed to build", loaded.failures.len())
+        anyhow::bail!("{} site(s) failed", loaded.failures.len())
     }
 }
 

@@ -10,10 +10,12 @@ mod build;
 mod cli;
 mod config;
 mod pages;
+mod request;
 mod router;
 mod runtime;
 mod server;
 mod sites;
+mod static_files;
 mod wsgi;
 
 use clap::Parser;

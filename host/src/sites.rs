@@ -1,8 +1,9 @@
-//! Bringing sites up: every site folder is read, built when its cache is stale, compiled,
-//! and given an instance pool. A site that fails at any step is reported with the reason
-//! (for a build, the Python traceback) and skipped; the others are served.
+//! Bringing sites up: every site folder is read, its static root opened, and its app built
+//! when the cache is stale, compiled, and given an instance pool. A site that fails at any
+//! step is reported with the reason (for a build, the Python traceback) and skipped; the
+//! others are served.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,52 +11,52 @@ use anyhow::Result;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use wasmtime::Engine;
 
-use crate::build::{self, toolchain, Artifact, Sources, Toolchain};
-use crate::config::{self, Site};
+use crate::build::{self, toolchain, Sources, Toolchain};
+use crate::config::{self, AppConfig, ServerConfig, Site};
 use crate::runtime::{load_component, Sandbox, SitePool};
+use crate::static_files::StaticRoot;
 
-/// A site that is up: its configuration and its instances.
+/// A site that is up.
 pub struct LiveSite {
     pub config: Site,
-    pub pool: Arc<SitePool>,
-}
-
-/// Where things are.
-pub struct Paths {
-    pub sites: PathBuf,
-    pub state: PathBuf,
+    pub static_root: Option<StaticRoot>,
+    pub pool: Option<Arc<SitePool>>,
 }
 
 /// The outcome of bringing sites up.
 pub struct Loaded {
     pub sites: Vec<Arc<LiveSite>>,
-    /// One line (or traceback) per site that is not served.
+    /// One message (for a build, with its traceback) per site that is not served.
     pub failures: Vec<String>,
 }
 
-/// Reads, builds and loads every site under `paths.sites`.
-pub fn load_all(paths: &Paths, engine: &Engine) -> Result<Loaded> {
-    let (configs, errors) = config::load_sites(&paths.sites)?;
+/// Reads, builds and loads every site of the server's sites folder.
+pub fn load_all(server: &ServerConfig, engine: &Engine) -> Result<Loaded> {
+    let (configs, errors) = config::load_sites(&server.sites, &server.static_defaults)?;
     let mut failures: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
     for error in &errors {
         tracing::error!("site skipped: {error}");
     }
-    let sources = build::sources::materialize(&paths.state)?;
+    let sources = build::sources::materialize(&server.state)?;
     let progress = MultiProgress::new();
     let mut toolchain: Option<Toolchain> = None;
     let mut sites = Vec::new();
     for site in configs {
         let bar = progress.add(spinner(&site.name));
         let started = Instant::now();
-        match bring_up(&site, paths, &sources, engine, &mut toolchain, &bar) {
-            Ok(pool) => {
+        match bring_up(
+            site.clone(),
+            &server.state,
+            &sources,
+            engine,
+            &mut toolchain,
+            &bar,
+        ) {
+            Ok(live) => {
                 let message = format!("ready in {:.1}s", started.elapsed().as_secs_f64());
                 tracing::info!(site = %site.name, "{message}");
                 bar.finish_with_message(message);
-                sites.push(Arc::new(LiveSite {
-                    config: site,
-                    pool: Arc::new(pool),
-                }));
+                sites.push(Arc::new(live));
             }
             Err(error) => {
                 bar.finish_with_message("failed");
@@ -68,52 +69,73 @@ pub fn load_all(paths: &Paths, engine: &Engine) -> Result<Loaded> {
 }
 
 fn bring_up(
+    site: Site,
+    state: &Path,
+    sources: &Sources,
+    engine: &Engine,
+    toolchain: &mut Option<Toolchain>,
+    bar: &ProgressBar,
+) -> Result<LiveSite> {
+    let static_root = match &site.static_root {
+        Some(config) => Some(StaticRoot::open(&config.root, config.options.clone())?),
+        None => None,
+    };
+    let pool = match &site.app {
+        Some(app) => Some(Arc::new(app_pool(
+            &site, app, state, sources, engine, toolchain, bar,
+        )?)),
+        None => None,
+    };
+    Ok(LiveSite {
+        config: site,
+        static_root,
+        pool,
+    })
+}
+
+fn app_pool(
     site: &Site,
-    paths: &Paths,
+    app: &AppConfig,
+    state: &Path,
     sources: &Sources,
     engine: &Engine,
     toolchain: &mut Option<Toolchain>,
     bar: &ProgressBar,
 ) -> Result<SitePool> {
-    let hash = build::hash_inputs(site, sources)?;
+    let mut tools = |bar: &ProgressBar| -> Result<Toolchain> {
+        if let Some(tools) = toolchain {
+            return Ok(tools.clone());
+        }
+        step(bar, site, "preparing the guest toolchain");
+        Ok(toolchain
+            .insert(toolchain::provision(state, &sources.wit)?)
+            .clone())
+    };
+    let hash = build::hash_inputs(site, app, sources)?;
     // Another server sharing the state folder may be building the same site right now.
-    let _lock = build::lock_site(&paths.state, site)?;
-    let artifact = match build::cached(&paths.state, site, &hash) {
+    let _lock = build::lock_site(state, site)?;
+    let artifact = match build::cached(state, site, &hash) {
         Some(artifact) => artifact,
         None => {
-            let tools = match toolchain {
-                Some(tools) => tools,
-                None => {
-                    step(bar, site, "preparing the guest toolchain");
-                    toolchain.insert(toolchain::provision(&paths.state, &sources.wit)?)
-                }
-            };
+            let tools = tools(bar)?;
             step(bar, site, "building the component (componentize-py)");
-            build::build(&paths.state, site, &hash, sources, tools)?
+            build::build(state, site, app, &hash, sources, &tools)?
         }
     };
-    if toolchain::exported_stdlib(&paths.state).is_none() && toolchain.is_none() {
-        step(bar, site, "preparing the guest toolchain");
-        *toolchain = Some(toolchain::provision(&paths.state, &sources.wit)?);
-    }
+    let stdlib = match toolchain::exported_stdlib(state) {
+        Some(dir) => dir,
+        None => tools(bar)?.stdlib,
+    };
     step(bar, site, "compiling / loading the component");
-    pool_for(site, &artifact, engine, &paths.state)
-}
-
-fn pool_for(site: &Site, artifact: &Artifact, engine: &Engine, state: &Path) -> Result<SitePool> {
     let component = load_component(engine, &artifact.dir, &artifact.component)?;
-    let stdlib = toolchain::exported_stdlib(state).ok_or_else(|| {
-        anyhow::anyhow!("the guest standard library is missing from the state folder")
-    })?;
-    let env = site
-        .app
+    let env = app
         .env
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let sandbox = Sandbox {
         stdlib,
-        python_dirs: artifact.python_dirs.clone(),
+        python_dirs: artifact.python_dirs,
         env,
     };
     SitePool::new(Arc::from(site.name.as_str()), engine, &component, sandbox)

@@ -317,3 +317,41 @@ fn flask_site_pages() {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[test]
+fn http2_prior_knowledge_serves_the_app() {
+    use http_body_util::{BodyExt, Empty};
+    let server = Server::start(&["echo"]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let (mut sender, connection) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(stream),
+        )
+        .await
+        .expect("an h2c handshake");
+        tokio::spawn(connection);
+        let request = http::Request::get(format!("http://echo.test:{}/h2?q=1", server.addr.port()))
+            .header("cookie", "a=1")
+            .header("cookie", "b=2")
+            .body(Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let response = sender.send_request(request).await.expect("a response");
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.version(), http::Version::HTTP_2);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let environ: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(environ["SERVER_PROTOCOL"], "HTTP/2");
+        assert_eq!(environ["SERVER_NAME"], "echo.test");
+        assert_eq!(environ["PATH_INFO"], "/h2");
+        assert_eq!(environ["QUERY_STRING"], "q=1");
+        assert_eq!(
+            environ["HTTP_COOKIE"], "a=1; b=2",
+            "h2 cookie crumbs are joined with `; `"
+        );
+    });
+}

@@ -6,5 +6,5 @@ pub mod site;
 pub mod sources;
 pub mod toolchain;
 
-pub use site::{build, cached, hash_inputs, lock_site, Artifact, Sources};
+pub use site::{build, cached, hash_inputs, lock_site, Sources};
 pub use toolchain::Toolchain;

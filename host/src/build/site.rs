@@ -32,7 +32,6 @@ pub struct Sources {
 /// A finished build of one site.
 #[derive(Debug, Clone)]
 pub struct Artifact {
-    pub hash: String,
     /// The build folder.
     pub dir: PathBuf,
     /// The component made by componentize-py.
@@ -57,16 +56,16 @@ pub enum BuildError {
 }
 
 /// The cache key of a site's build.
-pub fn hash_inputs(site: &Site, sources: &Sources) -> Result<String> {
+pub fn hash_inputs(site: &Site, app: &AppConfig, sources: &Sources) -> Result<String> {
     let mut hash = ContentHash::new(BUILD_FORMAT);
     hash.text("componentize-py", COMPONENTIZE_PY_VERSION);
     hash.tree("wit", &sources.wit)?;
     hash.tree("bridge", &sources.bridge.join("wsgi_bridge"))?;
-    hash.text("config", &site_config_module(&site.name, &site.app));
-    for (index, dir) in site.app.python_path.iter().enumerate() {
+    hash.text("config", &site_config_module(&site.name, app));
+    for (index, dir) in app.python_path.iter().enumerate() {
         hash.tree(&format!("python_path/{index}"), dir)?;
     }
-    if let Some(requirements) = &site.app.requirements {
+    if let Some(requirements) = &app.requirements {
         let text = std::fs::read(requirements)
             .with_context(|| format!("cannot read `{}`", requirements.display()))?;
         hash.bytes("requirements", &text);
@@ -86,7 +85,6 @@ pub fn cached(state_dir: &Path, site: &Site, hash: &str) -> Option<Artifact> {
         python_dirs.push(dir.join("py").join(python_dirs.len().to_string()));
     }
     Some(Artifact {
-        hash: hash.to_owned(),
         dir,
         component,
         python_dirs,
@@ -97,6 +95,7 @@ pub fn cached(state_dir: &Path, site: &Site, hash: &str) -> Option<Artifact> {
 pub fn build(
     state_dir: &Path,
     site: &Site,
+    app: &AppConfig,
     hash: &str,
     sources: &Sources,
     toolchain: &Toolchain,
@@ -113,17 +112,17 @@ pub fn build(
     )?;
     std::fs::write(
         bridge_dir.join("wsgi_site_config.py"),
-        site_config_module(&site.name, &site.app),
+        site_config_module(&site.name, app),
     )
     .context("cannot write the site config module")?;
     let mut python_dirs = vec![bridge_dir];
-    for dir in &site.app.python_path {
+    for dir in &app.python_path {
         let staged = py.join(python_dirs.len().to_string());
         copy_tree(dir, &staged)?;
         python_dirs.push(staged);
     }
     let mut native = Vec::new();
-    if let Some(requirements) = &site.app.requirements {
+    if let Some(requirements) = &app.requirements {
         let staged = py.join(python_dirs.len().to_string());
         native = vendor(site, requirements, &staged, toolchain)?;
         python_dirs.push(staged);

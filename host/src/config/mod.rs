@@ -1,17 +1,23 @@
-//! Configuration: the `site.toml` of every site folder, read before anything is served.
+//! Configuration: the server's `wsgi-wasm.toml` and the `site.toml` of every site folder,
+//! read before anything is served.
 //!
 //! Each file is parsed into raw serde structs that reject unknown keys, then resolved into
-//! validated types ([`Site`]) that the rest of the server trusts. Every error names the file,
-//! the key and the reason, quoting the user's value in backticks.
+//! validated types that the rest of the server trusts. Every error names the file, the key
+//! and the reason, quoting the user's value in backticks. The keys are documented with
+//! examples in `docs/configuration.md`.
 
+mod parse;
+mod server;
 mod site;
+mod static_root;
 
-pub use site::{load_sites, AppConfig, Site};
+pub use server::{load_server, ServerConfig, UnknownHost};
+pub use site::{load_sites, AppConfig, Site, SITE_FILE};
 
 use std::path::PathBuf;
 
 /// A configuration mistake, located precisely enough for an operator to fix it.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{}: `{key}`: {reason}", file.display())]
 pub struct ConfigError {
     /// The file that holds the mistake.

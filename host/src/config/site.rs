@@ -1,22 +1,29 @@
 //! `sites/<name>/site.toml`: one tenant's configuration, parsed strictly and resolved.
 //!
 //! ```toml
-//! server_names = ["blog.example.com"]   # Host values this site answers to
+//! server_names = ["blog.example.com", "*.blog.example.com"]  # exact or `*.` wildcard
 //! default = false                       # at most one site answers unknown hosts
-//! [app]
+//! [static]                              # optional; see `static_root.rs` for every key
+//! root = "public"
+//! [app]                                 # optional; a site needs [app], [static] or both
 //! module = "app"                        # the module holding the WSGI callable
 //! callable = "application"
+//! mount = "/"                           # URL prefix of the app: SCRIPT_NAME
 //! python_path = ["."]                   # folders relative to the site folder
 //! requirements = "requirements.txt"     # pure-Python packages vendored at build time
 //! preload = ["myapp.views"]             # modules imported at build time, before the snapshot
 //! env = { APP_MODE = "production" }     # the app's os.environ; never the host's
+//! vars = { SITE_TIER = "gold" }         # wsgi_var: extra keys in every request's environ
+//! pass_authorization = false            # wsgi_pass_authorization: HTTP_AUTHORIZATION
 //! ```
 
 use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::parse::{inside, read_toml};
+use super::static_root::{self, RawStatic, StaticConfig, StaticDefaults};
 use super::ConfigError;
 
 /// The file name every site folder must hold.
@@ -28,8 +35,9 @@ struct RawSite {
     server_names: Vec<String>,
     #[serde(default)]
     default: bool,
-    #[serde(default)]
-    app: RawApp,
+    #[serde(rename = "static")]
+    static_root: Option<RawStatic>,
+    app: Option<RawApp>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -43,6 +51,11 @@ struct RawApp {
     preload: Vec<String>,
     #[serde(default)]
     env: BTreeMap<String, String>,
+    mount: Option<String>,
+    #[serde(default)]
+    vars: BTreeMap<String, String>,
+    #[serde(default)]
+    pass_authorization: bool,
 }
 
 /// A validated site.
@@ -56,7 +69,10 @@ pub struct Site {
     pub server_names: Vec<String>,
     /// Whether this site answers hosts no site names.
     pub default: bool,
-    pub app: AppConfig,
+    /// The static root served before the app, if the site has one.
+    pub static_root: Option<StaticConfig>,
+    /// The WSGI app, if the site has one.
+    pub app: Option<AppConfig>,
 }
 
 /// What the build needs to turn a site folder into a component.
@@ -70,11 +86,19 @@ pub struct AppConfig {
     pub requirements: Option<PathBuf>,
     pub preload: Vec<String>,
     pub env: BTreeMap<String, String>,
+    /// `SCRIPT_NAME` of the app: empty for the root, else `/prefix` without a trailing `/`.
+    pub mount: String,
+    /// Extra environ keys for every request (`wsgi_var`).
+    pub vars: BTreeMap<String, String>,
+    pub pass_authorization: bool,
 }
 
 /// Reads every `<sites_dir>/<name>/site.toml`, in name order. Sites that fail to load are
 /// returned as errors beside the good ones, so one tenant's typo never stops the others.
-pub fn load_sites(sites_dir: &Path) -> anyhow::Result<(Vec<Site>, Vec<ConfigError>)> {
+pub fn load_sites(
+    sites_dir: &Path,
+    defaults: &StaticDefaults,
+) -> anyhow::Result<(Vec<Site>, Vec<ConfigError>)> {
     use anyhow::Context;
     let entries = std::fs::read_dir(sites_dir)
         .with_context(|| format!("cannot read the sites folder `{}`", sites_dir.display()))?;
@@ -86,7 +110,7 @@ pub fn load_sites(sites_dir: &Path) -> anyhow::Result<(Vec<Site>, Vec<ConfigErro
     let mut sites = Vec::new();
     let mut errors = Vec::new();
     for dir in dirs {
-        match load_site(&dir) {
+        match load_site(&dir, defaults) {
             Ok(site) => sites.push(site),
             Err(error) => errors.push(error),
         }
@@ -131,11 +155,9 @@ fn check_across_sites(sites: &mut Vec<Site>, errors: &mut Vec<ConfigError>) {
 }
 
 /// Parses and validates one site folder.
-pub fn load_site(dir: &Path) -> Result<Site, ConfigError> {
+pub fn load_site(dir: &Path, defaults: &StaticDefaults) -> Result<Site, ConfigError> {
     let file = dir.join(SITE_FILE);
-    let text = std::fs::read_to_string(&file)
-        .map_err(|e| ConfigError::new(&file, "-", format!("cannot read the file: {e}")))?;
-    let raw: RawSite = toml::from_str(&text).map_err(|e| toml_error(&file, &e))?;
+    let raw: RawSite = read_toml(&file)?;
     let name = dir
         .file_name()
         .and_then(|n| n.to_str())
@@ -165,7 +187,32 @@ pub fn load_site(dir: &Path) -> Result<Site, ConfigError> {
             .push(normalize_server_name(name).map_err(|reason| err("server_names", reason))?);
     }
 
-    let app = raw.app;
+    if raw.app.is_none() && raw.static_root.is_none() {
+        return Err(err(
+            "-",
+            "a site needs an `[app]` table, a `[static]` table, or both".into(),
+        ));
+    }
+    let static_root = match &raw.static_root {
+        Some(table) => Some(static_root::resolve(table, defaults, dir, &file)?),
+        None => None,
+    };
+    let app = match raw.app {
+        Some(app) => Some(resolve_app(app, dir, &file)?),
+        None => None,
+    };
+    Ok(Site {
+        name,
+        dir: dir.to_path_buf(),
+        server_names,
+        default: raw.default,
+        static_root,
+        app,
+    })
+}
+
+fn resolve_app(app: RawApp, dir: &Path, file: &Path) -> Result<AppConfig, ConfigError> {
+    let err = |key: &str, reason: String| ConfigError::new(file, key, reason);
     let module = app.module.unwrap_or_else(|| "app".into());
     if !is_dotted_identifier(&module) {
         return Err(err(
@@ -182,7 +229,7 @@ pub fn load_site(dir: &Path) -> Result<Site, ConfigError> {
     }
     let mut python_path = Vec::new();
     for entry in app.python_path.unwrap_or_else(|| vec![".".into()]) {
-        let path = inside_site(dir, &entry).map_err(|reason| err("app.python_path", reason))?;
+        let path = inside(dir, &entry).map_err(|reason| err("app.python_path", reason))?;
         if !path.is_dir() {
             return Err(err(
                 "app.python_path",
@@ -194,8 +241,7 @@ pub fn load_site(dir: &Path) -> Result<Site, ConfigError> {
     let requirements = match app.requirements {
         None => None,
         Some(entry) => {
-            let path =
-                inside_site(dir, &entry).map_err(|reason| err("app.requirements", reason))?;
+            let path = inside(dir, &entry).map_err(|reason| err("app.requirements", reason))?;
             if !path.is_file() {
                 return Err(err(
                     "app.requirements",
@@ -221,64 +267,41 @@ pub fn load_site(dir: &Path) -> Result<Site, ConfigError> {
             ));
         }
     }
-    Ok(Site {
-        name,
-        dir: dir.to_path_buf(),
-        server_names,
-        default: raw.default,
-        app: AppConfig {
-            module,
-            callable,
-            python_path,
-            requirements,
-            preload: app.preload,
-            env: app.env,
-        },
-    })
-}
-
-/// Turns a toml/serde error into one naming the key; serde reports the path in its message.
-fn toml_error(file: &Path, error: &toml::de::Error) -> ConfigError {
-    let message = error.message().to_owned();
-    let key = match error.span() {
-        Some(_) => key_from_message(&message).unwrap_or_else(|| "-".into()),
-        None => "-".into(),
+    let mount = match app.mount.as_deref() {
+        None | Some("/") | Some("") => String::new(),
+        Some(mount) => {
+            let trimmed = mount.trim_end_matches('/');
+            let valid = trimmed.starts_with('/')
+                && trimmed
+                    .split('/')
+                    .skip(1)
+                    .all(|s| !s.is_empty() && s != "." && s != "..")
+                && !trimmed.contains(['?', '#', '%', '\\', '\0']);
+            if !valid {
+                return Err(err(
+                    "app.mount",
+                    format!("`{mount}` is not a URL path prefix such as `/app`"),
+                ));
+            }
+            trimmed.to_owned()
+        }
     };
-    let location = error
-        .span()
-        .and_then(|span| {
-            std::fs::read_to_string(file)
-                .ok()
-                .map(|text| line_of(&text, span.start))
-        })
-        .map(|line| format!(" (line {line})"))
-        .unwrap_or_default();
-    ConfigError::new(file, key, format!("{message}{location}"))
-}
-
-fn key_from_message(message: &str) -> Option<String> {
-    // serde: "unknown field `x`, expected ...", "missing field `x`".
-    let start = message.find('`')? + 1;
-    let end = start + message[start..].find('`')?;
-    Some(message[start..end].to_owned())
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
-}
-
-/// Resolves `entry` against the site folder; it may not leave it.
-fn inside_site(dir: &Path, entry: &str) -> Result<PathBuf, String> {
-    let relative = Path::new(entry);
-    let escapes = relative
-        .components()
-        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir));
-    if escapes {
-        return Err(format!(
-            "`{entry}` must be a relative path inside the site folder"
-        ));
+    for key in app.vars.keys() {
+        if key.is_empty() || key.starts_with("wsgi.") || key.contains('\0') {
+            return Err(err("app.vars", format!("`{key}` cannot be set by a site")));
+        }
     }
-    Ok(dir.join(relative))
+    Ok(AppConfig {
+        module,
+        callable,
+        python_path,
+        requirements,
+        preload: app.preload,
+        env: app.env,
+        mount,
+        vars: app.vars,
+        pass_authorization: app.pass_authorization,
+    })
 }
 
 fn normalize_server_name(name: &str) -> Result<String, String> {

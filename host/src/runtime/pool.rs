@@ -105,11 +105,6 @@ impl SitePool {
         self.idle.lock().expect("pool lock").push(instance);
     }
 
-    /// Instances waiting for a request.
-    pub fn idle_count(&self) -> usize {
-        self.idle.lock().expect("pool lock").len()
-    }
-
     async fn instantiate(&self) -> Result<Instance> {
         let mut store = Store::new(&self.engine, StoreState::new(&self.site, &self.sandbox)?);
         store.set_epoch_deadline(1);

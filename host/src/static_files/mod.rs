@@ -121,10 +121,6 @@ impl StaticRoot {
             options: Arc::new(options),
         })
     }
-
-    pub fn options(&self) -> &StaticOptions {
-        &self.options
-    }
 }
 
 /// The answer of the static layer.

@@ -61,11 +61,6 @@ enum Miss {
     Failed(io::Error),
 }
 
-#[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
-const ELOOP: i32 = 62;
-#[cfg(not(any(target_os = "macos", target_os = "ios", target_os = "freebsd")))]
-const ELOOP: i32 = 40;
-
 impl From<io::Error> for Miss {
     fn from(err: io::Error) -> Self {
         match err.kind() {
@@ -75,7 +70,7 @@ impl From<io::Error> for Miss {
             | io::ErrorKind::InvalidInput => Miss::Missing,
             io::ErrorKind::PermissionDenied => Miss::Forbidden,
             // `ErrorKind::FilesystemLoop` is unstable: a symlink loop is matched by errno.
-            _ if err.raw_os_error().is_some_and(|code| code == ELOOP) => Miss::Forbidden,
+            _ if err.raw_os_error().is_some_and(|code| code == libc::ELOOP) => Miss::Forbidden,
             _ => Miss::Failed(err),
         }
     }
@@ -189,49 +184,14 @@ fn sibling_path(target: &Path, coding: Coding) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// `O_NONBLOCK`, so that opening a FIFO swapped in after the stat returns at once (the
-/// `fstat` below then refuses it); it has no effect on reads of a regular file.
-#[cfg(all(
-    any(target_os = "linux", target_os = "android"),
-    any(
-        target_arch = "x86_64",
-        target_arch = "x86",
-        target_arch = "aarch64",
-        target_arch = "arm",
-        target_arch = "riscv64",
-        target_arch = "powerpc64",
-        target_arch = "s390x",
-        target_arch = "loongarch64"
-    )
-))]
-const O_NONBLOCK: i32 = 0o4000;
-#[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
-const O_NONBLOCK: i32 = 0x0004;
-
 fn read_options() -> OpenOptions {
     let mut options = OpenOptions::new();
     options.read(true);
-    #[cfg(any(
-        all(
-            any(target_os = "linux", target_os = "android"),
-            any(
-                target_arch = "x86_64",
-                target_arch = "x86",
-                target_arch = "aarch64",
-                target_arch = "arm",
-                target_arch = "riscv64",
-                target_arch = "powerpc64",
-                target_arch = "s390x",
-                target_arch = "loongarch64"
-            )
-        ),
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "freebsd"
-    ))]
+    // O_NONBLOCK: opening a FIFO swapped in after the stat returns at once (the `fstat`
+    // below then refuses it); it has no effect on reads of a regular file.
     {
         use cap_std::fs::OpenOptionsExt;
-        options.custom_flags(O_NONBLOCK);
+        options.custom_flags(libc::O_NONBLOCK);
     }
     options
 }

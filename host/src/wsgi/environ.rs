@@ -16,13 +16,16 @@ use http::{header, Version};
 /// What the server knows of a request beyond its head.
 pub struct Origin<'a> {
     pub peer: SocketAddr,
-    pub local: SocketAddr,
     /// The host the request named (authority or Host header), lower-cased, without port.
     pub host: &'a str,
     /// The port the request named, or the port it arrived on.
     pub port: u16,
     /// The app's mount prefix (`SCRIPT_NAME`), empty for the root.
     pub script_name: &'a str,
+    /// The decoded path below the mount (`PATH_INFO`).
+    pub path_info: &'a str,
+    /// The site's `wsgi_var` entries.
+    pub vars: &'a std::collections::BTreeMap<String, String>,
     pub pass_authorization: bool,
 }
 
@@ -31,13 +34,8 @@ pub fn build(parts: &Parts, origin: &Origin<'_>) -> Vec<(String, String)> {
     let mut environ = Vec::with_capacity(16 + parts.headers.keys_len());
     let mut put = |key: &str, value: String| environ.push((key.to_owned(), value));
     put("REQUEST_METHOD", parts.method.as_str().to_owned());
-    let path = latin1(&percent_encoding::percent_decode_str(parts.uri.path()).collect::<Vec<u8>>());
-    let path_info = path
-        .strip_prefix(origin.script_name)
-        .unwrap_or(&path)
-        .to_owned();
     put("SCRIPT_NAME", origin.script_name.to_owned());
-    put("PATH_INFO", path_info);
+    put("PATH_INFO", origin.path_info.to_owned());
     put("QUERY_STRING", parts.uri.query().unwrap_or("").to_owned());
     let request_uri = parts
         .uri
@@ -88,6 +86,8 @@ pub fn build(parts: &Parts, origin: &Origin<'_>) -> Vec<(String, String)> {
             .collect();
         environ.push((key, value));
     }
+    // The site's own `wsgi_var` entries come last, so they win over anything above.
+    environ.extend(origin.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
     environ
 }
 

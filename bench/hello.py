@@ -1,0 +1,667 @@
+#!/usr/bin/env python3
+"""Hello-world benchmark: wsgi-wasm vs Granian vs gunicorn (gthread).
+
+Every server serves the very same WSGI app, `sites/hello/app.py`. Each server
+is pinned to one CPU, wrk to another; the headline figure is requests per
+server CPU-second (CPU time of the server process and all its descendants,
+read from /proc), not raw requests per second, so the result says how much
+work each server spends per request rather than how fast one noisy core was.
+
+Run it through `bench/hello.sh`, which installs the peers and wrk and builds
+the release binary; this script expects to run under `bench/.venv/bin/python`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# wrk reports its own summary through this script, as one JSON line, so that
+# nothing has to be scraped out of its human-readable output.
+WRK_LUA = r"""
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '\nWRK_JSON {"requests": %d, "duration_us": %d, "bytes": %d, ' ..
+    '"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d, ' ..
+    '"latency_p50_us": %d, "latency_p99_us": %d}\n',
+    summary.requests, summary.duration, summary.bytes,
+    e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+class BenchError(Exception):
+    """A failure that ends the run with a clear message (no traceback)."""
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def env_default(name: str, default):
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return type(default)(value)
+
+
+# --------------------------------------------------------------------------
+# Process bookkeeping: everything we start is killed on exit, whatever happens.
+# --------------------------------------------------------------------------
+
+_running: list["Server"] = []
+
+
+def _kill_all() -> None:
+    for server in list(_running):
+        server.stop()
+
+
+def _on_signal(signum, _frame) -> None:
+    log(f"got signal {signum}, stopping servers")
+    _kill_all()
+    sys.exit(128 + signum)
+
+
+atexit.register(_kill_all)
+for _sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(_sig, _on_signal)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    return "\n".join("    " + line for line in text[-lines:]) or "    (empty log)"
+
+
+# --------------------------------------------------------------------------
+# CPU accounting from /proc
+# --------------------------------------------------------------------------
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) is in parentheses and may contain spaces.
+    rest = raw[raw.rindex(")") + 2 :].split()
+    return ["", ""] + rest  # index i is field i+1 of proc(5)
+
+
+def process_tree(root: int) -> list[int]:
+    """The root pid and every live descendant (via the ppid field)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        fields = _stat_fields(int(entry))
+        if fields is None:
+            continue
+        children.setdefault(int(fields[3]), []).append(int(entry))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+def tree_cpu_seconds(root: int) -> tuple[float, int]:
+    """utime+stime of every process in the tree (all threads included), plus
+    cutime+cstime (children that already exited and were reaped).
+    Returns (seconds, number of processes)."""
+    ticks, pids = 0, process_tree(root)
+    for pid in pids:
+        fields = _stat_fields(pid)
+        if fields is None:
+            continue
+        # proc(5): 14 utime, 15 stime, 16 cutime, 17 cstime (1-based)
+        ticks += sum(int(fields[i]) for i in (13, 14, 15, 16))
+    return ticks / CLK_TCK, len(pids)
+
+
+# --------------------------------------------------------------------------
+# Servers
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    name: str
+    argv: list[str]
+    log_path: Path
+    port: int | None = None  # None: the server prints its address (wsgi-wasm)
+    stdout_path: Path | None = None
+    cwd: Path = REPO
+    env: dict = field(default_factory=dict)
+    proc: subprocess.Popen | None = None
+    url: str = ""
+    started_at: float = 0.0
+
+    def start(self, cpu: str) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        stdout = open(self.stdout_path or self.log_path, "wb")
+        stderr = open(self.log_path, "ab" if self.stdout_path is None else "wb")
+        env = dict(os.environ, **self.env)
+        self.started_at = time.monotonic()
+        self.proc = subprocess.Popen(
+            ["taskset", "-c", cpu, *self.argv],
+            cwd=self.cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            env=env,
+            start_new_session=True,  # its own process group, killed as one
+        )
+        stdout.close()
+        stderr.close()
+        _running.append(self)
+        if self.port is not None:
+            self.url = f"http://127.0.0.1:{self.port}/"
+
+    def fail(self, why: str) -> BenchError:
+        logs = f"--- {self.log_path} (tail) ---\n{tail(self.log_path)}"
+        if self.stdout_path:
+            logs += f"\n--- {self.stdout_path} (tail) ---\n{tail(self.stdout_path)}"
+        self.stop()
+        return BenchError(f"{self.name}: {why}\n{logs}")
+
+    def wait_ready(self, timeout: float, expect: tuple[int, bytes]) -> float:
+        """Polls until the server answers one request right; returns the time
+        from process start to that first good response."""
+        deadline = self.started_at + timeout
+        pattern = re.compile(rb"Serving HTTP on (http://\S+/)")
+        last_error = "no attempt"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise self.fail(f"exited with status {self.proc.returncode} before serving")
+            if not self.url:
+                match = pattern.search(self.stdout_path.read_bytes())
+                if not match:
+                    time.sleep(0.002)
+                    continue
+                self.url = match.group(1).decode()
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as response:
+                    status, body = response.status, response.read()
+            except urllib.error.HTTPError as error:  # an answer, just not a 2xx
+                status, body = error.code, error.read()
+            except OSError as error:  # not listening yet (URLError is an OSError)
+                last_error = str(error)
+                time.sleep(0.005)
+                continue
+            if (status, body) == expect:
+                return time.monotonic() - self.started_at
+            raise self.fail(f"answered {status} {body!r}, expected {expect[0]} {expect[1]!r}")
+        raise self.fail(f"not answering after {timeout:.0f} s (last error: {last_error})")
+
+    def cpu_seconds(self) -> float:
+        if self.proc.poll() is not None:
+            raise self.fail(f"exited with status {self.proc.returncode} during the benchmark")
+        return tree_cpu_seconds(self.proc.pid)[0]
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+            except ProcessLookupError:
+                pass
+        # Leftovers in the group (e.g. a worker that outlived its master).
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if self in _running:
+            _running.remove(self)
+
+
+def wsgi_wasm_server(args, log_dir: Path, tag: str) -> Server:
+    return Server(
+        name="wsgi-wasm",
+        argv=[
+            args.wsgi_wasm_bin, "serve",
+            "--listen", "127.0.0.1:0",
+            "--sites", str(args.sites),
+            "--state", str(args.state),
+        ],
+        log_path=log_dir / f"wsgi-wasm-{tag}.log",
+        stdout_path=log_dir / f"wsgi-wasm-{tag}.stdout",
+    )
+
+
+def granian_server(args, log_dir: Path) -> Server:
+    port = free_port()
+    return Server(
+        name="granian",
+        argv=[
+            str(Path(sys.executable).parent / "granian"),
+            "--interface", "wsgi",
+            "--host", "127.0.0.1", "--port", str(port),
+            "--working-dir", str(args.app_dir),
+            *args.granian_opts.split(),
+            "app:application",
+        ],
+        port=port,
+        log_path=log_dir / "granian.log",
+    )
+
+
+def gunicorn_server(args, log_dir: Path) -> Server:
+    port = free_port()
+    return Server(
+        name="gunicorn",
+        argv=[
+            str(Path(sys.executable).parent / "gunicorn"),
+            "--bind", f"127.0.0.1:{port}",
+            "--chdir", str(args.app_dir),
+            "--worker-class", "gthread",
+            "--workers", "1",
+            "--threads", str(args.gunicorn_threads),
+            *args.gunicorn_opts.split(),
+            "app:application",
+        ],
+        port=port,
+        log_path=log_dir / "gunicorn.log",
+    )
+
+
+# --------------------------------------------------------------------------
+# Checks and load
+# --------------------------------------------------------------------------
+
+
+def expected_response(app_dir: Path) -> tuple[int, bytes]:
+    """Runs the app once in-process: what every server must answer."""
+    sys.path.insert(0, str(app_dir))
+    try:
+        import app  # noqa: the benchmark app, sites/hello/app.py
+    finally:
+        sys.path.pop(0)
+    seen = {}
+
+    def start_response(status, headers, exc_info=None):
+        seen["status"] = int(status.split()[0])
+
+    environ = {
+        "REQUEST_METHOD": "GET", "PATH_INFO": "/", "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http", "wsgi.input": None, "wsgi.errors": sys.stderr,
+        "wsgi.version": (1, 0), "wsgi.multithread": True,
+        "wsgi.multiprocess": False, "wsgi.run_once": False,
+    }
+    body = b"".join(app.application(environ, start_response))
+    return seen["status"], body
+
+
+def curl_check(server: Server, expect: tuple[int, bytes]) -> None:
+    with tempfile.NamedTemporaryFile() as body_file:
+        result = subprocess.run(
+            ["curl", "-sS", "--max-time", "10", "-o", body_file.name,
+             "-w", "%{http_code}", server.url],
+            capture_output=True, text=True, timeout=20,
+        )
+        body = Path(body_file.name).read_bytes()
+    if result.returncode != 0 or result.stdout != str(expect[0]) or body != expect[1]:
+        raise server.fail(
+            f"curl check failed: exit {result.returncode}, status {result.stdout!r}, "
+            f"body {body!r} (expected {expect[0]} {expect[1]!r}) {result.stderr.strip()}"
+        )
+
+
+def run_wrk(args, server: Server, duration: str, lua: Path) -> dict:
+    argv = [
+        "taskset", "-c", args.client_cpu, "wrk",
+        f"-t{args.wrk_threads}", f"-c{args.connections}", f"-d{duration}",
+        "--timeout", "5s", "-s", str(lua), server.url,
+    ]
+    seconds = parse_seconds(duration)
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    except subprocess.TimeoutExpired:
+        raise server.fail(f"wrk did not finish within {seconds + 60:.0f} s")
+    match = re.search(r"^WRK_JSON (\{.*\})$", result.stdout, re.M)
+    if result.returncode != 0 or not match:
+        raise server.fail(
+            f"wrk failed (exit {result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
+    stats = json.loads(match.group(1))
+    errors = {k: stats[k] for k in ("connect", "read", "write", "timeout") if stats[k]}
+    if stats["status"]:
+        errors["non-2xx/3xx responses"] = stats["status"]
+    if errors or stats["requests"] == 0:
+        raise server.fail(f"wrk saw errors {errors or 'no requests'}:\n{result.stdout}")
+    return stats
+
+
+def parse_seconds(duration: str) -> float:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smh]?)", duration)
+    if not match:
+        raise BenchError(f"bad duration {duration!r} (use e.g. 10s, 1m)")
+    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+def cpu_pressure_us() -> int | None:
+    """Total microseconds some task waited for a CPU (PSI), if available."""
+    try:
+        first = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+        return int(first.rsplit("total=", 1)[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def measure(args, server: Server, lua: Path) -> dict:
+    load = float(Path("/proc/loadavg").read_text().split()[0])
+    pressure_before = cpu_pressure_us()
+    cpu_before = server.cpu_seconds()
+    wall_before = time.monotonic()
+    stats = run_wrk(args, server, args.duration, lua)
+    wall = time.monotonic() - wall_before
+    cpu = server.cpu_seconds() - cpu_before
+    pressure_after = cpu_pressure_us()
+    seconds = stats["duration_us"] / 1e6
+    if cpu <= 0:
+        raise server.fail("no server CPU time was recorded during the run")
+    return {
+        "requests": stats["requests"],
+        "seconds": round(seconds, 4),
+        "cpu_seconds": round(cpu, 3),
+        "cpu_utilisation": round(cpu / wall, 3),
+        "rps": round(stats["requests"] / seconds, 1),
+        "rps_per_cpu_s": round(stats["requests"] / cpu, 1),
+        "latency_p50_ms": stats["latency_p50_us"] / 1000,
+        "latency_p99_ms": stats["latency_p99_us"] / 1000,
+        # Noise indicators: the machine's 1-minute load average before the
+        # run, and the share of the run during which some task was waiting
+        # for a CPU (PSI "some"; 0 = nobody ever waited).
+        "loadavg_1m": load,
+        "cpu_pressure_some": (round((pressure_after - pressure_before) / 1e6 / wall, 3)
+                              if pressure_before is not None and pressure_after is not None
+                              else None),
+    }
+
+
+# --------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------
+
+
+def versions(args) -> dict:
+    def out(argv):
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+            return (r.stdout + r.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return "unknown"
+
+    from importlib.metadata import version
+
+    return {
+        "wsgi_wasm": out([args.wsgi_wasm_bin, "--version"]),
+        "wsgi_wasm_bin": args.wsgi_wasm_bin,
+        "git_commit": out(["git", "-C", str(REPO), "rev-parse", "HEAD"]),
+        "granian": version("granian"),
+        "gunicorn": version("gunicorn"),
+        "peer_python": platform.python_version(),
+        "wrk": out(["wrk", "-v"]),
+        "kernel": platform.release(),
+        "cpus": os.cpu_count(),
+    }
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--rounds", type=int, default=env_default("BENCH_ROUNDS", 3),
+                   help="measured rounds per server, alternating servers [BENCH_ROUNDS]")
+    p.add_argument("--duration", default=env_default("BENCH_DURATION", "10s"),
+                   help="wrk -d for every measured run [BENCH_DURATION]")
+    p.add_argument("--warmup", default=env_default("BENCH_WARMUP", "2s"),
+                   help="unmeasured wrk run per server before the rounds (0 = none) [BENCH_WARMUP]")
+    p.add_argument("--connections", type=int, default=env_default("BENCH_CONNECTIONS", 32),
+                   help="wrk -c [BENCH_CONNECTIONS]")
+    p.add_argument("--wrk-threads", type=int, default=1, help="wrk -t")
+    p.add_argument("--warm-starts", type=int, default=env_default("BENCH_WARM_STARTS", 3),
+                   help="wsgi-wasm warm starts to time (0 = skip) [BENCH_WARM_STARTS]")
+    p.add_argument("--servers", default=env_default("BENCH_SERVERS", "wsgi-wasm,granian,gunicorn"),
+                   help="comma-separated subset to run [BENCH_SERVERS]")
+    p.add_argument("--server-cpu", default=env_default("BENCH_SERVER_CPU", "0"),
+                   help="taskset -c for the servers [BENCH_SERVER_CPU]")
+    p.add_argument("--client-cpu", default=env_default("BENCH_CLIENT_CPU", "1"),
+                   help="taskset -c for wrk [BENCH_CLIENT_CPU]")
+    p.add_argument("--wsgi-wasm-bin", default=env_default(
+                   "WSGI_WASM_BIN", str(REPO / "target/release/wsgi-wasm")),
+                   help="the wsgi-wasm binary [WSGI_WASM_BIN]")
+    p.add_argument("--sites", type=Path, default=REPO / "sites",
+                   help="sites folder served by wsgi-wasm (its default site must be hello)")
+    p.add_argument("--state", type=Path, default=BENCH_DIR / ".state",
+                   help="wsgi-wasm state folder (build cache)")
+    p.add_argument("--start-timeout", type=float, default=env_default("BENCH_START_TIMEOUT", 600.0),
+                   help="seconds allowed for wsgi-wasm's first (possibly cold) start [BENCH_START_TIMEOUT]")
+    p.add_argument("--gunicorn-threads", type=int, default=env_default("BENCH_GUNICORN_THREADS", 4),
+                   help="gunicorn gthread --threads [BENCH_GUNICORN_THREADS]")
+    p.add_argument("--gunicorn-opts", default=env_default("BENCH_GUNICORN_OPTS", "--no-control-socket"),
+                   help="extra gunicorn options [BENCH_GUNICORN_OPTS]")
+    p.add_argument("--granian-opts", default=env_default(
+                   "BENCH_GRANIAN_OPTS",
+                   "--workers 1 --runtime-mode st --runtime-threads 1 --blocking-threads 8 "
+                   "--http 1 --no-ws --no-access-log --log-level warning"),
+                   help="Granian options besides interface, address and app [BENCH_GRANIAN_OPTS]")
+    p.add_argument("--results", type=Path, default=BENCH_DIR / "results",
+                   help="folder for the JSON results")
+    args = p.parse_args()
+    args.app_dir = args.sites / "hello"
+    args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+    unknown = set(args.servers) - {"wsgi-wasm", "granian", "gunicorn"}
+    if unknown or not args.servers:
+        p.error(f"unknown servers {sorted(unknown)}")
+    if args.rounds < 1:
+        p.error("--rounds must be at least 1")
+    parse_seconds(args.duration)
+    if args.warmup not in ("0", "0s"):
+        parse_seconds(args.warmup)
+    return args
+
+
+def median(values):
+    return statistics.median(values) if values else None
+
+
+def main() -> int:
+    args = parse_args()
+    for tool in ("taskset", "wrk", "curl"):
+        if not shutil.which(tool):
+            raise BenchError(f"`{tool}` is not installed (bench/hello.sh installs wrk)")
+    if "wsgi-wasm" in args.servers and not os.access(args.wsgi_wasm_bin, os.X_OK):
+        raise BenchError(f"no wsgi-wasm binary at {args.wsgi_wasm_bin} "
+                         "(cargo build --release -p wsgi-wasm, or set WSGI_WASM_BIN)")
+    if not (args.app_dir / "app.py").is_file():
+        raise BenchError(f"no benchmark app at {args.app_dir / 'app.py'}")
+
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    log_dir = args.state / "logs" / stamp
+    log_dir.mkdir(parents=True, exist_ok=True)
+    args.results.mkdir(parents=True, exist_ok=True)
+    lua = log_dir / "summary.lua"
+    lua.write_text(WRK_LUA)
+    expect = expected_response(args.app_dir)
+    if expect[0] != 200:
+        raise BenchError(f"{args.app_dir / 'app.py'} answers {expect[0]}, not 200: not a hello world")
+    log(f"expected answer: {expect[0]} {expect[1]!r}; logs in {log_dir}")
+
+    startup = None
+    if "wsgi-wasm" in args.servers:
+        # The first start builds the sites if the cache is cold; the next
+        # ones are warm starts and are what we time.
+        first = wsgi_wasm_server(args, log_dir, "first")
+        log("wsgi-wasm: first start (builds the sites if the cache is cold; can take minutes)")
+        first.start(args.server_cpu)
+        first_s = first.wait_ready(args.start_timeout, expect)
+        first.stop()
+        log(f"wsgi-wasm: first start answered after {first_s:.2f} s")
+        warm = []
+        for i in range(args.warm_starts):
+            server = wsgi_wasm_server(args, log_dir, f"warm{i + 1}")
+            server.start(args.server_cpu)
+            warm.append(server.wait_ready(120, expect))
+            server.stop()
+            log(f"wsgi-wasm: warm start {i + 1} answered after {warm[-1]:.3f} s")
+        startup = {
+            "first_start_s": round(first_s, 3),
+            "warm_starts_s": [round(s, 3) for s in warm],
+            "warm_start_median_s": round(median(warm), 3) if warm else None,
+        }
+
+    servers: dict[str, Server] = {}
+    makers = {
+        "wsgi-wasm": lambda: wsgi_wasm_server(args, log_dir, "bench"),
+        "granian": lambda: granian_server(args, log_dir),
+        "gunicorn": lambda: gunicorn_server(args, log_dir),
+    }
+    for name in args.servers:
+        server = makers[name]()
+        log(f"{name}: starting ({' '.join(server.argv)})")
+        server.start(args.server_cpu)
+        server.wait_ready(args.start_timeout if name == "wsgi-wasm" else 60, expect)
+        curl_check(server, expect)
+        servers[name] = server
+        log(f"{name}: answers 200 with the expected body at {server.url}")
+
+    if args.warmup not in ("0", "0s"):
+        for name, server in servers.items():
+            log(f"{name}: warm-up wrk run ({args.warmup})")
+            run_wrk(args, server, args.warmup, lua)
+
+    rounds: dict[str, list[dict]] = {name: [] for name in servers}
+    names = list(servers)
+    for r in range(args.rounds):
+        order = names[r % len(names):] + names[: r % len(names)]  # rotate the order
+        for name in order:
+            result = measure(args, servers[name], lua)
+            result["round"] = r + 1
+            rounds[name].append(result)
+            log(f"round {r + 1}/{args.rounds} {name:9}: {result['requests']} req, "
+                f"{result['rps']:.0f} req/s, {result['cpu_seconds']:.2f} cpu-s "
+                f"({result['cpu_utilisation'] * 100:.0f}% of a core), "
+                f"{result['rps_per_cpu_s']:.0f} req/cpu-s (load {result['loadavg_1m']:.1f})")
+            time.sleep(0.5)
+    for server in servers.values():
+        curl_check(server, expect)  # still healthy after the load
+        server.stop()
+
+    summary = {}
+    for name, runs in rounds.items():
+        summary[name] = {
+            key: median([run[key] for run in runs if run[key] is not None])
+            for key in ("rps", "rps_per_cpu_s", "cpu_seconds", "cpu_utilisation",
+                        "latency_p50_ms", "latency_p99_ms", "loadavg_1m", "cpu_pressure_some")
+        }
+    ratios = {}
+    per_round_ratios = {}
+    if "wsgi-wasm" in summary:
+        for peer in ("gunicorn", "granian"):
+            if peer in summary:
+                ratios[f"wsgi-wasm/{peer}"] = round(
+                    summary["wsgi-wasm"]["rps_per_cpu_s"] / summary[peer]["rps_per_cpu_s"], 3)
+                per_round_ratios[f"wsgi-wasm/{peer}"] = [
+                    round(a["rps_per_cpu_s"] / b["rps_per_cpu_s"], 3)
+                    for a, b in zip(rounds["wsgi-wasm"], rounds[peer])
+                ]
+
+    report = {
+        "benchmark": "hello",
+        "timestamp": stamp,
+        "config": {
+            "rounds": args.rounds, "duration": args.duration, "warmup": args.warmup,
+            "connections": args.connections, "wrk_threads": args.wrk_threads,
+            "server_cpu": args.server_cpu, "client_cpu": args.client_cpu,
+            "app": str(args.app_dir / "app.py"),
+            "commands": {name: ["taskset", "-c", args.server_cpu, *s.argv]
+                         for name, s in servers.items()},
+        },
+        "versions": versions(args),
+        "rounds": rounds,
+        "medians": summary,
+        "ratios_rps_per_cpu_s": ratios,
+        "per_round_ratios_rps_per_cpu_s": per_round_ratios,
+        "wsgi_wasm_startup": startup,
+    }
+    out = args.results / f"hello-{stamp}.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+
+    print_table(args, rounds, summary, ratios, startup)
+    print(f"\nraw numbers: {out}")
+    return 0
+
+
+def print_table(args, rounds, summary, ratios, startup) -> None:
+    print(f"\nhello world, {args.rounds} round(s) x {args.duration}, wrk -t{args.wrk_threads} "
+          f"-c{args.connections} on CPU {args.client_cpu}, servers on CPU {args.server_cpu}")
+    print("medians over rounds:")
+    head = f"{'server':10} {'req/s':>9} {'cpu-s':>7} {'core %':>7} {'req/cpu-s':>10} {'p50 ms':>7} {'p99 ms':>7}"
+    print(head)
+    print("-" * len(head))
+    for name, s in summary.items():
+        print(f"{name:10} {s['rps']:9.0f} {s['cpu_seconds']:7.2f} {s['cpu_utilisation'] * 100:6.0f}% "
+              f"{s['rps_per_cpu_s']:10.0f} {s['latency_p50_ms']:7.2f} {s['latency_p99_ms']:7.2f}")
+    if args.rounds > 1:
+        print("req/cpu-s per round: " + "; ".join(
+            f"{name} " + ", ".join(f"{run['rps_per_cpu_s']:.0f}" for run in runs)
+            for name, runs in rounds.items()))
+    loads = [s["loadavg_1m"] for s in summary.values() if s["loadavg_1m"] is not None]
+    waits = [s["cpu_pressure_some"] for s in summary.values() if s["cpu_pressure_some"] is not None]
+    print("machine noise (median per server): load avg " + ", ".join(f"{v:.1f}" for v in loads)
+          + ("; runs with a task waiting for a CPU " + ", ".join(f"{v * 100:.0f}%" for v in waits)
+             if waits else ""))
+    for key, value in ratios.items():
+        print(f"{key + ' (req per server cpu-s)':42} {value:6.2f}x")
+    if startup:
+        warm = startup["warm_start_median_s"]
+        print(f"wsgi-wasm start to first response: first start {startup['first_start_s']:.2f} s; "
+              + (f"warm median {warm * 1000:.0f} ms over {len(startup['warm_starts_s'])}" if warm is not None
+                 else "no warm starts timed"))
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as error:
+        print(f"\nbench/hello: FAILED: {error}", file=sys.stderr)
+        sys.exit(1)

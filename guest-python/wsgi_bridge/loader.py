@@ -1,0 +1,50 @@
+"""Build time: prepares the interpreter for the site and finds its WSGI callable.
+
+Runs once, when componentize-py imports `wsgi_bridge` to snapshot the interpreter: applies
+the site's environment, imports the preload lists, then imports the app module. Anything
+wrong with the site raises here, so the build fails with a traceback naming the site.
+"""
+
+import importlib
+import os
+import sys
+
+import wsgi_site_config as config
+
+from .preload import DEFAULT_PRELOAD
+
+
+class SiteLoadError(Exception):
+    """The site's WSGI callable could not be loaded."""
+
+
+def load_site():
+    """Returns the site's WSGI callable, after applying ENV and the preloads."""
+    os.environ.update(config.ENV)
+    for name in DEFAULT_PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            print(f"wsgi_bridge: skipped preloading {name}: {exc!r}", file=sys.stderr)
+    where = f"site {config.SITE!r}"
+    for name in config.PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            raise SiteLoadError(f"{where}: preload module {name!r} failed to import") from exc
+    try:
+        module = importlib.import_module(config.MODULE)
+    except Exception as exc:
+        raise SiteLoadError(f"{where}: app module {config.MODULE!r} failed to import") from exc
+    try:
+        application = getattr(module, config.CALLABLE)
+    except AttributeError:
+        raise SiteLoadError(
+            f"{where}: module {config.MODULE!r} has no attribute {config.CALLABLE!r}"
+        ) from None
+    if not callable(application):
+        raise SiteLoadError(
+            f"{where}: {config.MODULE}.{config.CALLABLE} is a "
+            f"{type(application).__name__}, not a WSGI callable"
+        )
+    return application

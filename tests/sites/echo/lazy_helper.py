@@ -1,0 +1,3 @@
+"""Imported only inside the /lazy view: proves site modules load at run time too."""
+
+ANSWER = "lazy helper loaded"
