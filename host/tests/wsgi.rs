@@ -274,8 +274,12 @@ fn close_is_called_on_the_iterable() {
 
 #[test]
 fn broken_sites_are_reported_and_skipped() {
-    let server = Server::start(&["hello", "broken", "syntax"]);
+    let server = Server::start(&["hello", "broken", "syntax", "missing_package"]);
     let log = server.log();
+    assert!(
+        log.contains("wsgi-wasm-no-such-package-for-tests") && log.contains("vendoring"),
+        "the missing package is named in the log:\n{log}"
+    );
     assert!(
         log.contains("module_that_does_not_exist"),
         "the import error is in the log:\n{log}"
