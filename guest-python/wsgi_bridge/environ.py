@@ -16,9 +16,11 @@ def _body_length(content_length, chunked):
     """How many body bytes to read: an int, or None for a chunked body (read to its end)."""
     if chunked:
         return None
+    if not content_length:
+        return 0
     try:
         return max(int(content_length), 0)
-    except (TypeError, ValueError):
+    except ValueError:
         return 0
 
 

@@ -21,9 +21,12 @@ def handle(application, pairs):
     reason = None
     try:
         result = application(build_environ(pairs, errors), response.start_response)
-        for chunk in result:
-            response.write(chunk)
-        response.finish()
+        if type(result) is list and not response.headers_sent:
+            response.send_whole(result)
+        else:
+            for chunk in result:
+                response.write(chunk)
+            response.finish()
     except BaseException as exc:
         reason = response.failure or f"app raised {type(exc).__name__}"
         _log_exception(exc)

@@ -20,6 +20,8 @@ class SiteLoadError(Exception):
 
 def load_site():
     """Returns the site's WSGI callable, after applying ENV and the preloads."""
+    # The build mounts the site's folders writable: leave no __pycache__ behind in them.
+    sys.dont_write_bytecode = True
     os.environ.update(config.ENV)
     for name in DEFAULT_PRELOAD:
         try:

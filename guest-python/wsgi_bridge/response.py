@@ -2,7 +2,7 @@
 
 Checks what the app hands over against PEP 3333, then sends the status and headers to the
 host just before the first non-empty body chunk (or at the end for an empty body), and
-each body chunk after them.
+each body chunk after them. A body given whole as a list goes out in one host call.
 """
 
 import re
@@ -21,8 +21,12 @@ _HOP_BY_HOP = frozenset({
 })
 
 
-class ClientGone(ConnectionError):
-    """The host could not deliver the response: the client went away."""
+class SendError(OSError):
+    """The host could not send the response on: the client went away, or it was refused."""
+
+
+def _one_line(text):
+    return " ".join(str(text).split())
 
 
 def _check_status(status):
@@ -87,25 +91,41 @@ class Response:
             if not self.headers_sent:
                 self._send_headers()
             if self.failure is not None:
-                raise ClientGone(self.failure)
+                raise SendError(self.failure)
             try:
                 host.write(data)
             except Err:
                 self.failure = "client went away"
-                raise ClientGone(self.failure) from None
+                raise SendError(self.failure) from None
+
+    def send_whole(self, chunks):
+        """Sends the status, headers and a list body in one host call: the fast path."""
+        for chunk in chunks:
+            if not isinstance(chunk, bytes):
+                raise TypeError(f"response body data must be bytes, not {type(chunk).__name__}")
+        self._start_sending()
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        try:
+            host.send_response(self.status, self.headers, body)
+        except Err as err:
+            self.failure = "host refused the response: " + _one_line(err.value)
+            raise SendError(self.failure) from None
 
     def finish(self):
         """Ends a response whose body was empty: the headers still have to go out."""
         if not self.headers_sent:
             self._send_headers()
 
-    def _send_headers(self):
+    def _start_sending(self):
         if self.status is None:
             self.failure = "start_response not called"
             raise RuntimeError("the app sent its body or returned before calling start_response()")
         self.headers_sent = True
+
+    def _send_headers(self):
+        self._start_sending()
         try:
             host.send_headers(self.status, self.headers)
         except Err as err:
-            self.failure = "host refused headers: " + " ".join(str(err.value).split())
-            raise ValueError(self.failure) from None
+            self.failure = "host refused headers: " + _one_line(err.value)
+            raise SendError(self.failure) from None

@@ -19,7 +19,8 @@ from pathlib import Path
 from wsgiref.validate import validator
 
 ROOT = Path(__file__).resolve().parents[2]
-FALLBACK_COMPONENTIZE_PY = "/tmp/cpyenv/bin/componentize-py"
+# The project installs componentize-py into its state folder; cargo test points here.
+STATE_COMPONENTIZE_PY = ROOT / "target/tmp/wsgi-wasm-state/toolchain/componentize-py-0.25.1/venv/bin/componentize-py"
 
 # Filled by setUpModule once the bindings exist.
 Err = None
@@ -33,7 +34,7 @@ def _componentize_py():
     for candidate in (
         os.environ.get("COMPONENTIZE_PY"),
         shutil.which("componentize-py"),
-        FALLBACK_COMPONENTIZE_PY,
+        str(STATE_COMPONENTIZE_PY),
     ):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
@@ -66,7 +67,7 @@ def setUpModule():
     if tool is None:
         raise unittest.SkipTest(
             "componentize-py not found: set COMPONENTIZE_PY, put it on PATH, "
-            f"or install it at {FALLBACK_COMPONENTIZE_PY}"
+            "or run `cargo test` once (it installs it under target/tmp)"
         )
     _tempdir = tempfile.TemporaryDirectory()
     base = Path(_tempdir.name)
@@ -104,11 +105,11 @@ def tearDownModule():
 class FakeHost:
     """Stands in for the Rust host: a request body to read, and a record of every call."""
 
-    def __init__(self, body=b"", fail_write_at=None, fail_read=False, refuse_headers=False):
+    def __init__(self, body=b"", fail_write_at=None, fail_read=False, refuse=False):
         self.body = io.BytesIO(body)
         self.fail_write_at = fail_write_at
         self.fail_read = fail_read
-        self.refuse_headers = refuse_headers
+        self.refuse = refuse
         self.events = []
         self.read_sizes = []
 
@@ -119,9 +120,14 @@ class FakeHost:
         return self.body.read(size)
 
     def send_headers(self, status, headers):
-        if self.refuse_headers:
+        if self.refuse:
             raise Err("malformed header\nsecond line")
         self.events.append(("headers", status, list(headers)))
+
+    def send_response(self, status, headers, body):
+        if self.refuse:
+            raise Err("malformed header\nsecond line")
+        self.events.append(("response", status, list(headers), bytes(body)))
 
     def write(self, chunk):
         writes = sum(1 for event in self.events if event[0] == "write")
@@ -135,11 +141,12 @@ class FakeHost:
     # Views over the record.
     @property
     def headers(self):
-        return [event[1:] for event in self.events if event[0] == "headers"]
+        """Every (status, headers) sent, by send_headers or send_response."""
+        return [event[1:3] for event in self.events if event[0] in ("headers", "response")]
 
     @property
     def body_out(self):
-        return b"".join(event[1] for event in self.events if event[0] == "write")
+        return b"".join(event[-1] for event in self.events if event[0] in ("write", "response"))
 
     @property
     def logs(self):
@@ -195,7 +202,7 @@ class BridgeTestCase(unittest.TestCase):
         """Runs one request; returns (the Err reason or None, the fake host)."""
         fake = fake or FakeHost(body, **host_options)
         fake_site.current = app
-        for name in ("read_body", "send_headers", "write", "log"):
+        for name in ("read_body", "send_headers", "send_response", "write", "log"):
             patcher = unittest.mock.patch.object(host, name, getattr(fake, name))
             patcher.start()
             self.addCleanup(patcher.stop)
@@ -211,7 +218,7 @@ class ResponseTests(BridgeTestCase):
     def test_hello(self):
         reason, fake = self.run_app(hello_app)
         self.assertIsNone(reason)
-        self.assertEqual(fake.kinds(), ["headers", "write"])
+        self.assertEqual(fake.kinds(), ["response"])
         self.assertEqual(
             fake.headers,
             [("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "6")])],
@@ -241,12 +248,41 @@ class ResponseTests(BridgeTestCase):
     def test_empty_body_sends_headers_at_end(self):
         def app(environ, start_response):
             start_response("204 No Content", [])
-            return [b"", b""]
+            yield b""
 
         reason, fake = self.run_app(app)
         self.assertIsNone(reason)
         self.assertEqual(fake.kinds(), ["headers"])
         self.assertEqual(fake.headers, [("204 No Content", [])])
+
+    def test_list_body_goes_out_in_one_call(self):
+        def app(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"one ", b"", b"two"]
+
+        reason, fake = self.run_app(app)
+        self.assertIsNone(reason)
+        self.assertEqual(fake.events, [
+            ("response", "200 OK", [("Content-Type", "text/plain")], b"one two"),
+        ])
+
+    def test_empty_list_body(self):
+        def app(environ, start_response):
+            start_response("204 No Content", [])
+            return []
+
+        reason, fake = self.run_app(app)
+        self.assertIsNone(reason)
+        self.assertEqual(fake.events, [("response", "204 No Content", [], b"")])
+
+    def test_list_after_empty_write_uses_fast_path(self):
+        def app(environ, start_response):
+            start_response("200 OK", [])(b"")
+            return [b"body"]
+
+        reason, fake = self.run_app(app)
+        self.assertIsNone(reason)
+        self.assertEqual(fake.events, [("response", "200 OK", [], b"body")])
 
     def test_write_callable_then_iterable(self):
         def app(environ, start_response):
@@ -279,6 +315,16 @@ class ResponseTests(BridgeTestCase):
         self.assertEqual(reason, "app raised TypeError")
         self.assertEqual(fake.kinds(), ["log"])
         self.assertIn("must be bytes, not str", fake.logs[0])
+
+    def test_str_chunk_in_generator(self):
+        def app(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            yield b"bytes first"
+            yield "then str"
+
+        reason, fake = self.run_app(app)
+        self.assertEqual(reason, "app raised TypeError")
+        self.assertEqual(fake.kinds(), ["headers", "write", "log"])
 
     def test_start_response_not_called(self):
         reason, fake = self.run_app(lambda environ, start_response: [])
@@ -322,9 +368,18 @@ class ResponseTests(BridgeTestCase):
         self.assertEqual(fake.kinds(), ["headers", "write", "log"])
 
     def test_host_refusing_headers(self):
-        reason, fake = self.run_app(hello_app, refuse_headers=True)
+        def app(environ, start_response):
+            start_response("200 OK", [])
+            yield b"body"
+
+        reason, fake = self.run_app(app, refuse=True)
         self.assertEqual(reason, "host refused headers: malformed header second line")
-        self.assertNotIn("write", fake.kinds())
+        self.assertEqual(fake.kinds(), ["log"])
+
+    def test_host_refusing_response(self):
+        reason, fake = self.run_app(hello_app, refuse=True)
+        self.assertEqual(reason, "host refused the response: malformed header second line")
+        self.assertEqual(fake.kinds(), ["log"])
 
 
 class StartResponseTests(BridgeTestCase):
@@ -676,9 +731,10 @@ class EnvironTests(BridgeTestCase):
 
         reason, fake = self.run_app(first)
         self.assertEqual(fake.logs, ["unterminated"])
+        self.assertEqual(fake.kinds(), ["response", "log"])
         reason, fake = self.run_app(hello_app)
         self.assertIsNone(reason)
-        self.assertEqual(fake.kinds(), ["headers", "write"])
+        self.assertEqual(fake.kinds(), ["response"])
 
 
 class ValidatorTests(BridgeTestCase):

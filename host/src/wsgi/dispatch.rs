@@ -38,8 +38,13 @@ pub async fn dispatch(pool: Arc<SitePool>, request: AppRequest) -> Response<Body
             status,
             reason,
             headers,
+            body: whole,
         }) => {
-            let mut response = Response::new(body::channel(chunk_receiver));
+            let body = match whole {
+                Some(bytes) => body::full(bytes),
+                None => body::channel(chunk_receiver),
+            };
+            let mut response = Response::new(body);
             *response.status_mut() = status;
             *response.headers_mut() = headers;
             if let Some(reason) = reason {

@@ -27,6 +27,8 @@ pub struct Head {
     pub status: StatusCode,
     pub reason: Option<hyper::ext::ReasonPhrase>,
     pub headers: HeaderMap,
+    /// The whole body, when the guest sent it with the headers (`send-response`).
+    pub body: Option<Bytes>,
 }
 
 /// The I/O state of the request an instance is serving.
@@ -80,6 +82,29 @@ impl RequestIo {
         self.chunks.is_closed()
     }
 
+    fn send_head(
+        &mut self,
+        status: &str,
+        headers: &[(String, String)],
+        body: Option<Bytes>,
+    ) -> Result<(), String> {
+        let Some(sender) = self.head.take() else {
+            return Err("the headers were already sent".into());
+        };
+        match parse_head(status, headers) {
+            Ok(mut head) => {
+                head.body = body;
+                // The dispatcher may be gone (client disconnected); later calls report that.
+                let _ = sender.send(head);
+                Ok(())
+            }
+            Err(reason) => {
+                self.head = Some(sender);
+                Err(reason)
+            }
+        }
+    }
+
     fn io(state: &mut StoreState) -> wasmtime::Result<&mut RequestIo> {
         state
             .request
@@ -119,20 +144,22 @@ impl host::Host for StoreState {
         status: String,
         headers: Vec<(String, String)>,
     ) -> wasmtime::Result<Result<(), String>> {
+        Ok(RequestIo::io(self)?.send_head(&status, &headers, None))
+    }
+
+    async fn send_response(
+        &mut self,
+        status: String,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), String>> {
         let io = RequestIo::io(self)?;
-        let Some(sender) = io.head.take() else {
-            return Ok(Err("the headers were already sent".into()));
+        let body = if io.discard_body {
+            Bytes::new()
+        } else {
+            Bytes::from(body)
         };
-        let head = match parse_head(&status, &headers) {
-            Ok(head) => head,
-            Err(reason) => {
-                io.head = Some(sender);
-                return Ok(Err(reason));
-            }
-        };
-        // The dispatcher may be gone (client disconnected); `write` reports that.
-        let _ = sender.send(head);
-        Ok(Ok(()))
+        Ok(io.send_head(&status, &headers, Some(body)))
     }
 
     async fn write(&mut self, chunk: Vec<u8>) -> wasmtime::Result<Result<(), String>> {
@@ -215,6 +242,7 @@ fn parse_head(status: &str, headers: &[(String, String)]) -> Result<Head, String
         status: status_code,
         reason,
         headers: map,
+        body: None,
     })
 }
 
