@@ -17,7 +17,11 @@ fn bridge_python_unit_tests_pass() {
         .arg("--version")
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("0.25.1"));
-    let componentize_py = if on_path { "componentize-py".into() } else { private };
+    let componentize_py = if on_path {
+        "componentize-py".into()
+    } else {
+        private
+    };
     let output = Command::new("python3")
         .args(["-m", "unittest", "discover", "-s", "tests/python", "-v"])
         .current_dir(repo())
@@ -26,7 +30,16 @@ fn bridge_python_unit_tests_pass() {
         .expect("python3 runs");
     let report = String::from_utf8_lossy(&output.stderr);
     println!("{report}");
-    assert!(output.status.success(), "the bridge unit tests failed:\n{report}");
-    assert!(report.contains("\nOK"), "unittest did not report OK:\n{report}");
-    assert!(!report.contains("skipped"), "no bridge test may be skipped here:\n{report}");
+    assert!(
+        output.status.success(),
+        "the bridge unit tests failed:\n{report}"
+    );
+    assert!(
+        report.contains("\nOK"),
+        "unittest did not report OK:\n{report}"
+    );
+    assert!(
+        !report.contains("skipped"),
+        "no bridge test may be skipped here:\n{report}"
+    );
 }

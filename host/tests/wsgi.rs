@@ -359,3 +359,28 @@ fn http2_prior_knowledge_serves_the_app() {
         );
     });
 }
+
+#[test]
+fn build_refuses_symlinks_leading_out_of_the_site() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.py"), "SECRET = 'host file'\n").unwrap();
+    let sites = tempfile::tempdir().unwrap();
+    common::copy_dir(&common::fixture("echo"), &sites.path().join("echo"));
+    common::copy_dir(&common::fixture("hello"), &sites.path().join("hello"));
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.py"),
+        sites.path().join("echo/secret.py"),
+    )
+    .unwrap();
+    let server = Server::start_in(sites);
+    let log = server.log();
+    assert!(
+        log.contains("secret.py` is a symlink that leads outside the site folder"),
+        "the build names the symlink:\n{log}"
+    );
+    // The echo site is not served; its name falls through to the default site.
+    assert_eq!(
+        server.get("echo.test", "/environ").text(),
+        "Hello, World!\n"
+    );
+}

@@ -33,10 +33,11 @@ impl ContentHash {
         self.bytes(label, text.as_bytes());
     }
 
-    /// Adds every file below `dir` that [`is_build_input`] keeps, by relative path and content.
-    pub fn tree(&mut self, label: &str, dir: &Path) -> Result<()> {
+    /// Adds every file below `dir` that [`is_build_input`] keeps, by relative path and
+    /// content, leaving out the folder `skip` (a static root inside the python path).
+    pub fn tree(&mut self, label: &str, dir: &Path, skip: Option<&Path>) -> Result<()> {
         let mut files = Vec::new();
-        walk(dir, dir, &mut files)?;
+        walk(dir, dir, skip, &mut files)?;
         files.sort();
         self.text(label, &files.len().to_string());
         let mut buffer = Vec::new();
@@ -61,7 +62,7 @@ pub fn is_build_input(name: &str) -> bool {
     !name.starts_with('.') && name != "__pycache__" && !name.ends_with(".pyc")
 }
 
-fn walk(root: &Path, dir: &Path, files: &mut Vec<String>) -> Result<()> {
+fn walk(root: &Path, dir: &Path, skip: Option<&Path>, files: &mut Vec<String>) -> Result<()> {
     let entries = fs::read_dir(dir).with_context(|| format!("cannot read `{}`", dir.display()))?;
     for entry in entries {
         let entry = entry.with_context(|| format!("cannot read `{}`", dir.display()))?;
@@ -73,10 +74,13 @@ fn walk(root: &Path, dir: &Path, files: &mut Vec<String>) -> Result<()> {
             continue;
         }
         let path = entry.path();
+        if Some(path.as_path()) == skip {
+            continue;
+        }
         let kind =
             fs::metadata(&path).with_context(|| format!("cannot stat `{}`", path.display()))?;
         if kind.is_dir() {
-            walk(root, &path, files)?;
+            walk(root, &path, skip, files)?;
         } else if kind.is_file() {
             let relative = path.strip_prefix(root).expect("walk stays below its root");
             files.push(relative.to_string_lossy().into_owned());
@@ -85,8 +89,57 @@ fn walk(root: &Path, dir: &Path, files: &mut Vec<String>) -> Result<()> {
     Ok(())
 }
 
-/// Copies the build inputs below `from` into `to` (which must not exist yet).
-pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+/// Fails when a symlink below `dir` leads outside `boundary` (the site folder) or the tree
+/// nests deeper than a real project would (a symlink loop): a tenant must never get host
+/// files copied into its component by linking to them.
+pub fn confine(boundary: &Path, dir: &Path, skip: Option<&Path>) -> Result<()> {
+    let boundary = boundary
+        .canonicalize()
+        .with_context(|| format!("cannot resolve `{}`", boundary.display()))?;
+    confine_below(&boundary, dir, skip, 0)
+}
+
+const MAX_DEPTH: usize = 64;
+
+fn confine_below(boundary: &Path, dir: &Path, skip: Option<&Path>, depth: usize) -> Result<()> {
+    if depth > MAX_DEPTH {
+        anyhow::bail!(
+            "`{}` is nested more than {MAX_DEPTH} folders deep (a symlink loop?)",
+            dir.display()
+        );
+    }
+    let entries = fs::read_dir(dir).with_context(|| format!("cannot read `{}`", dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot read `{}`", dir.display()))?;
+        if !entry.file_name().to_str().is_some_and(is_build_input) {
+            continue;
+        }
+        let path = entry.path();
+        if Some(path.as_path()) == skip {
+            continue;
+        }
+        let kind = entry
+            .file_type()
+            .with_context(|| format!("cannot stat `{}`", path.display()))?;
+        if kind.is_symlink() {
+            let target = path.canonicalize().ok();
+            if !target.as_ref().is_some_and(|t| t.starts_with(boundary)) {
+                anyhow::bail!(
+                    "`{}` is a symlink that leads outside the site folder",
+                    path.display()
+                );
+            }
+        }
+        if path.is_dir() {
+            confine_below(boundary, &path, skip, depth + 1)?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies the build inputs below `from` into `to` (which must not exist yet), leaving out
+/// the folder `skip`.
+pub fn copy_tree(from: &Path, to: &Path, skip: Option<&Path>) -> Result<()> {
     fs::create_dir_all(to).with_context(|| format!("cannot create `{}`", to.display()))?;
     let entries =
         fs::read_dir(from).with_context(|| format!("cannot read `{}`", from.display()))?;
@@ -97,10 +150,13 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
             continue;
         }
         let (source, target) = (entry.path(), to.join(&name));
+        if Some(source.as_path()) == skip {
+            continue;
+        }
         let kind =
             fs::metadata(&source).with_context(|| format!("cannot stat `{}`", source.display()))?;
         if kind.is_dir() {
-            copy_tree(&source, &target)?;
+            copy_tree(&source, &target, skip)?;
         } else if kind.is_file() {
             fs::copy(&source, &target).with_context(|| {
                 format!(

@@ -59,11 +59,12 @@ pub enum BuildError {
 pub fn hash_inputs(site: &Site, app: &AppConfig, sources: &Sources) -> Result<String> {
     let mut hash = ContentHash::new(BUILD_FORMAT);
     hash.text("componentize-py", COMPONENTIZE_PY_VERSION);
-    hash.tree("wit", &sources.wit)?;
-    hash.tree("bridge", &sources.bridge.join("wsgi_bridge"))?;
+    hash.tree("wit", &sources.wit, None)?;
+    hash.tree("bridge", &sources.bridge.join("wsgi_bridge"), None)?;
     hash.text("config", &site_config_module(&site.name, app));
     for (index, dir) in app.python_path.iter().enumerate() {
-        hash.tree(&format!("python_path/{index}"), dir)?;
+        super::hash::confine(&site.dir, dir, static_root(site))?;
+        hash.tree(&format!("python_path/{index}"), dir, static_root(site))?;
     }
     if let Some(requirements) = &app.requirements {
         let text = std::fs::read(requirements)
@@ -109,6 +110,7 @@ pub fn build(
     copy_tree(
         &sources.bridge.join("wsgi_bridge"),
         &bridge_dir.join("wsgi_bridge"),
+        None,
     )?;
     std::fs::write(
         bridge_dir.join("wsgi_site_config.py"),
@@ -118,7 +120,7 @@ pub fn build(
     let mut python_dirs = vec![bridge_dir];
     for dir in &app.python_path {
         let staged = py.join(python_dirs.len().to_string());
-        copy_tree(dir, &staged)?;
+        copy_tree(dir, &staged, static_root(site))?;
         python_dirs.push(staged);
     }
     let mut native = Vec::new();
@@ -188,6 +190,12 @@ pub fn lock_site(state_dir: &Path, site: &Site) -> Result<std::fs::File> {
     file.lock()
         .with_context(|| format!("cannot lock `{}`", path.display()))?;
     Ok(file)
+}
+
+/// The static root is served from the site folder, never built into the component: editing
+/// a stylesheet does not rebuild the app, and the app cannot read its own static root.
+fn static_root(site: &Site) -> Option<&Path> {
+    site.static_root.as_ref().map(|s| s.root.as_path())
 }
 
 fn site_builds(state_dir: &Path, site: &str) -> PathBuf {

@@ -26,39 +26,58 @@ pub fn read_toml<T: DeserializeOwned>(file: &Path) -> Result<T, ConfigError> {
     })
 }
 
-/// The dotted key an error points at: the table header above the offending line plus the
-/// key on it; serde names missing or unknown fields in its message, which wins.
+/// The dotted key an error points at, from the line at `offset`: the table header above it
+/// plus the key on it (`[app]` + `max_bdy = 3` → `app.max_bdy`). serde names unknown or
+/// missing fields in its message; that name is joined to an inline table or dotted key on the
+/// line (`static = { expire = "1h" }` → `static.expire`) and is not repeated after a header
+/// that already ends with it (`[limits]` → `limits`).
 fn key_at(text: &str, offset: usize, message: &str) -> String {
     let offset = offset.min(text.len());
     let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
-    let line = text[line_start..].lines().next().unwrap_or("");
+    let line = text[line_start..].lines().next().unwrap_or("").trim();
+    let field = key_in_message(message);
+    let ends_with = |key: &str, field: &str| key == field || key.ends_with(&format!(".{field}"));
+    if let Some(header) = header_name(line) {
+        return match field {
+            Some(field) if !ends_with(&header, &field) => format!("{header}.{field}"),
+            _ => header,
+        };
+    }
     let table = text[..line_start]
         .lines()
         .rev()
-        .map(str::trim)
-        .find(|l| l.starts_with('[') && !l.starts_with("[["))
-        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+        .find_map(|l| header_name(l.trim()));
     let on_line = line
         .split_once('=')
-        .map(|(k, _)| k.trim().trim_matches('"').to_owned());
-    let field = key_in_message(message).or(on_line);
-    let in_header = line.trim_start().starts_with('[');
-    let table = if in_header {
-        Some(
-            line.trim()
-                .trim_matches(|c| c == '[' || c == ']')
-                .trim()
-                .to_owned(),
-        )
-    } else {
-        table
+        .map(|(key, value)| (dotted_key(key), value.trim_start()))
+        .filter(|(key, _)| !key.is_empty());
+    let key = match (on_line, field) {
+        (Some((key, _)), Some(field)) if ends_with(&key, &field) => key,
+        (Some((key, value)), Some(field)) if value.starts_with('{') => format!("{key}.{field}"),
+        (_, Some(field)) => field,
+        (Some((key, _)), None) => key,
+        (None, None) => return table.unwrap_or_else(|| "-".into()),
     };
-    match (table, field) {
-        (Some(table), Some(field)) if !in_header || !field.is_empty() => format!("{table}.{field}"),
-        (Some(table), None) => table,
-        (None, Some(field)) => field,
-        _ => "-".into(),
+    match table {
+        Some(table) => format!("{table}.{key}"),
+        None => key,
     }
+}
+
+/// `app.env` for a `[app.env]` or `[[app.env]]` header line.
+fn header_name(line: &str) -> Option<String> {
+    let inner = line.strip_prefix('[')?;
+    let inner = inner.strip_prefix('[').unwrap_or(inner);
+    let end = inner.find(']')?;
+    Some(dotted_key(&inner[..end]))
+}
+
+/// A TOML key as written (`static . "root"`) in its plain dotted form (`static.root`).
+fn dotted_key(raw: &str) -> String {
+    raw.split('.')
+        .map(|part| part.trim().trim_matches(|c| c == '"' || c == '\''))
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 fn key_in_message(message: &str) -> Option<String> {
@@ -81,7 +100,8 @@ pub fn duration(value: &str) -> Result<Duration, String> {
         .map_err(|e| format!("`{value}` is not a duration such as `30s`, `10m` or `7d`: {e}"))
 }
 
-/// Resolves `entry` against `dir`; it may not leave it.
+/// Resolves `entry` against `dir`; it may not leave it, neither as written (`..`, absolute)
+/// nor through a symlink (`public -> /`), since tenants own their site folders.
 pub fn inside(dir: &Path, entry: &str) -> Result<PathBuf, String> {
     let relative = Path::new(entry);
     let escapes = entry.is_empty()
@@ -93,5 +113,13 @@ pub fn inside(dir: &Path, entry: &str) -> Result<PathBuf, String> {
             "`{entry}` must be a relative path inside the site folder"
         ));
     }
-    Ok(dir.join(relative))
+    let path = dir.join(relative);
+    if let (Ok(real_dir), Ok(real_path)) = (dir.canonicalize(), path.canonicalize()) {
+        if !real_path.starts_with(&real_dir) {
+            return Err(format!(
+                "`{entry}` leads outside the site folder through a symlink"
+            ));
+        }
+    }
+    Ok(path)
 }

@@ -32,6 +32,7 @@ pub const SITE_FILE: &str = "site.toml";
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSite {
+    #[serde(default)]
     server_names: Vec<String>,
     #[serde(default)]
     default: bool,
@@ -189,8 +190,8 @@ pub fn load_site(dir: &Path, defaults: &StaticDefaults) -> Result<Site, ConfigEr
 
     if raw.app.is_none() && raw.static_root.is_none() {
         return Err(err(
-            "-",
-            "a site needs an `[app]` table, a `[static]` table, or both".into(),
+            "app",
+            "missing: a site needs an `[app]` table, a `[static]` table, or both".into(),
         ));
     }
     let static_root = match &raw.static_root {
@@ -305,7 +306,12 @@ fn resolve_app(app: RawApp, dir: &Path, file: &Path) -> Result<AppConfig, Config
 }
 
 fn normalize_server_name(name: &str) -> Result<String, String> {
-    let lowered = name.trim().to_ascii_lowercase();
+    // Like the router does for the request's host: case and one trailing dot do not count.
+    let trimmed = name.trim();
+    let lowered = trimmed
+        .strip_suffix('.')
+        .unwrap_or(trimmed)
+        .to_ascii_lowercase();
     let host = lowered.strip_prefix("*.").unwrap_or(&lowered);
     let valid = !host.is_empty()
         && host.len() <= 253

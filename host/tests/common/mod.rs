@@ -53,9 +53,18 @@ impl Server {
 
     /// Serves the sites in `dir` as they are.
     pub fn start_in(dir: tempfile::TempDir) -> Server {
+        let sites = dir.path().to_path_buf();
+        Server::launch(dir, &sites, &[])
+    }
+
+    /// Serves the sites folder `sites` (usually inside `keep`, which lives as long as the
+    /// server), with `extra` arguments such as `--config FILE`.
+    pub fn launch(keep: tempfile::TempDir, sites: &Path, extra: &[&std::ffi::OsStr]) -> Server {
+        let dir = keep;
         let mut child = Command::new(env!("CARGO_BIN_EXE_wsgi-wasm"))
             .args(["serve", "--listen", "127.0.0.1:0", "--sites"])
-            .arg(dir.path())
+            .arg(sites)
+            .args(extra)
             .arg("--state")
             .arg(state_dir())
             .env("RUST_LOG", "info")
@@ -132,6 +141,24 @@ impl Server {
             &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
             b"",
         )
+    }
+
+    /// Sends raw bytes on a fresh connection and returns everything the server sends back
+    /// until it closes the connection (empty: closed without a response, nginx's 444).
+    pub fn exchange(&self, raw: &[u8]) -> Vec<u8> {
+        let mut stream = self.connect();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        stream.write_all(raw).unwrap();
+        let mut received = Vec::new();
+        match std::io::Read::read_to_end(&mut stream, &mut received) {
+            Ok(_) => {}
+            // A reset after the server closed with our bytes unread: also "no response".
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("reading until the server closes: {e} (got {received:?})"),
+        }
+        received
     }
 
     /// Sends `head` (which must ask for `Connection: close`) and `body`; reads the response.
@@ -267,5 +294,115 @@ pub fn copy_dir(from: &Path, to: &Path) {
         } else {
             std::fs::copy(entry.path(), to.join(&name)).unwrap();
         }
+    }
+}
+
+/// A sites folder written by the test: `<tmp>/sites/<name>/...`, beside room for files that
+/// are outside every site (`<tmp>/outside/...`) and for server config files.
+pub struct Layout {
+    pub root: tempfile::TempDir,
+}
+
+impl Default for Layout {
+    fn default() -> Self {
+        Layout::new()
+    }
+}
+
+impl Layout {
+    pub fn new() -> Layout {
+        let root = tempfile::tempdir().expect("a temp dir");
+        std::fs::create_dir_all(root.path().join("sites")).unwrap();
+        Layout { root }
+    }
+
+    /// `<tmp>/<relative>`.
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.root.path().join(relative)
+    }
+
+    pub fn sites(&self) -> PathBuf {
+        self.path("sites")
+    }
+
+    /// Writes `<tmp>/<relative>`, creating its folders; returns its path.
+    pub fn write(&self, relative: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    /// Makes `<tmp>/<relative>` a symlink to `target` (used as given: absolute or relative).
+    pub fn symlink(&self, target: impl AsRef<Path>, relative: &str) {
+        let path = self.path(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(target, path).unwrap();
+    }
+
+    /// A static-only site: `site.toml` with `server_names`, `default` and `[static] root =
+    /// "public"` plus `extra` lines for that table, and a `public/index.html` saying
+    /// `site <name>`.
+    pub fn static_site(&self, name: &str, names: &[&str], default: bool, extra: &str) {
+        let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+        self.write(
+            &format!("sites/{name}/site.toml"),
+            format!(
+                "server_names = [{}]\ndefault = {default}\n\n[static]\nroot = \"public\"\n{extra}",
+                quoted.join(", ")
+            ),
+        );
+        self.write(
+            &format!("sites/{name}/public/index.html"),
+            format!("site {name}\n"),
+        );
+    }
+
+    /// Copies the fixture site `fixture` to `sites/<name>`; returns the copy's folder.
+    pub fn copy_fixture(&self, fixture_name: &str, name: &str) -> PathBuf {
+        let to = self.sites().join(name);
+        copy_dir(&fixture(fixture_name), &to);
+        to
+    }
+
+    /// Serves `sites/` with `extra` arguments.
+    pub fn serve_with(self, extra: &[&std::ffi::OsStr]) -> Server {
+        let sites = self.sites();
+        Server::launch(self.root, &sites, extra)
+    }
+
+    pub fn serve(self) -> Server {
+        self.serve_with(&[])
+    }
+}
+
+/// What a finished `wsgi-wasm` command printed, and how it ended.
+#[derive(Debug)]
+pub struct Finished {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Finished {
+    /// stdout and stderr together, for searching.
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+/// Runs `wsgi-wasm <args>` to completion (e.g. `check --sites DIR`).
+pub fn run_cli(args: &[&std::ffi::OsStr]) -> Finished {
+    let output = Command::new(env!("CARGO_BIN_EXE_wsgi-wasm"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the wsgi-wasm binary runs");
+    Finished {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }

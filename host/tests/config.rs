@@ -1,0 +1,542 @@
+//! Configuration mistakes as an operator meets them: `wsgi-wasm check` run as a process over
+//! broken sites folders and server config files. Every message names the file, the key and
+//! the reason; `check` lists every error at once and exits non-zero; one broken site never
+//! stops `serve` from serving the others.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::path::Path;
+
+use common::{run_cli, Finished, Layout};
+
+/// `wsgi-wasm check --sites <layout>/sites [--config FILE]`.
+fn check(layout: &Layout, config: Option<&Path>) -> Finished {
+    let sites = layout.sites();
+    let mut args: Vec<&OsStr> = vec!["check".as_ref(), "--sites".as_ref(), sites.as_os_str()];
+    if let Some(config) = config {
+        args.extend(["--config".as_ref(), config.as_os_str()]);
+    }
+    run_cli(&args)
+}
+
+/// A site folder `sites/<name>` with this `site.toml` and an empty `public/`.
+fn site(layout: &Layout, name: &str, toml: &str) {
+    layout.write(&format!("sites/{name}/site.toml"), toml);
+    std::fs::create_dir_all(layout.path(&format!("sites/{name}/public"))).unwrap();
+}
+
+/// The `error` line `check` printed for the site `name`.
+fn error_for(out: &Finished, name: &str) -> String {
+    let file = format!("/{name}/site.toml: ");
+    let lines: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("error") && l.contains(&file))
+        .collect();
+    assert_eq!(lines.len(), 1, "one error for `{name}` in:\n{}", out.all());
+    lines[0].to_owned()
+}
+
+/// Asserts the message names the key in backticks and says `reason` (a fragment).
+fn assert_names(line: &str, key: &str, reason: &str) {
+    assert!(
+        line.contains(&format!(": `{key}`: ")),
+        "key `{key}` in {line:?}"
+    );
+    assert!(line.contains(reason), "reason {reason:?} in {line:?}");
+}
+
+fn good_site(layout: &Layout, name: &str) {
+    site(
+        layout,
+        name,
+        &format!("server_names = [\"{name}.test\"]\n[static]\nroot = \"public\"\n"),
+    );
+}
+
+#[test]
+fn config_check_accepts_a_good_configuration() {
+    let layout = Layout::new();
+    good_site(&layout, "one");
+    site(
+        &layout,
+        "two",
+        "default = true\n[static]\nroot = \"public\"\nexpires = \"7d\"\n",
+    );
+    layout.write(
+        "wsgi-wasm.toml",
+        "listen = [\"127.0.0.1:8080\", \"[::1]:8080\"]\nunknown_host = 421\n\
+         [defaults.static]\nexpires = \"1h\"\nprecompressed = false\n",
+    );
+    let out = check(&layout, Some(&layout.path("wsgi-wasm.toml")));
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    assert!(out.stdout.contains("ok      one ("), "{}", out.stdout);
+    assert!(out.stdout.contains("ok      two ("), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("2 site(s), no errors"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.lines().any(|l| l.starts_with("error")),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn config_check_lists_every_error_at_once() {
+    let layout = Layout::new();
+    good_site(&layout, "fine");
+    site(
+        &layout,
+        "typo",
+        "server_names = [\"t.test\"]\n[app]\nmax_bdy = 3\n",
+    );
+    site(
+        &layout,
+        "expire",
+        "server_names = [\"e.test\"]\n[static]\nroot = \"public\"\nexpire = \"1h\"\n",
+    );
+    site(
+        &layout,
+        "wrongtype",
+        "server_names = [\"w.test\"]\ndefault = \"yes\"\n[static]\nroot = \"public\"\n",
+    );
+    site(&layout, "nonames", "[static]\nroot = \"public\"\n");
+    site(
+        &layout,
+        "noroot",
+        "server_names = [\"r.test\"]\n[static]\nindex = [\"a.html\"]\n",
+    );
+    site(
+        &layout,
+        "escape",
+        "server_names = [\"x.test\"]\n[app]\npython_path = [\"../x\"]\n",
+    );
+    site(
+        &layout,
+        "mount",
+        "server_names = [\"m.test\"]\n[app]\nmount = \"app\"\n",
+    );
+    site(
+        &layout,
+        "duration",
+        "server_names = [\"d.test\"]\n[static]\nroot = \"public\"\nexpires = \"soon\"\n",
+    );
+    let out = check(&layout, None);
+    assert_eq!(out.code, Some(1), "{}", out.all());
+    assert!(out.stdout.contains("ok      fine ("), "{}", out.stdout);
+    assert_eq!(
+        out.stdout
+            .lines()
+            .filter(|l| l.starts_with("error"))
+            .count(),
+        8,
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains("8 error(s) in the configuration"),
+        "{}",
+        out.stderr
+    );
+
+    let typo = error_for(&out, "typo");
+    assert_names(&typo, "app.max_bdy", "unknown field `max_bdy`");
+    assert!(
+        typo.contains("(line 3)") && typo.contains("`module`"),
+        "{typo}"
+    );
+    assert_names(
+        &error_for(&out, "expire"),
+        "static.expire",
+        "unknown field `expire`",
+    );
+    assert!(
+        error_for(&out, "expire").contains("`expires`"),
+        "the right spelling is offered"
+    );
+    assert_names(
+        &error_for(&out, "wrongtype"),
+        "default",
+        "expected a boolean",
+    );
+    assert_names(
+        &error_for(&out, "nonames"),
+        "server_names",
+        "at least one name, or `default = true`",
+    );
+    assert_names(&error_for(&out, "noroot"), "static.root", "missing");
+    assert_names(
+        &error_for(&out, "escape"),
+        "app.python_path",
+        "`../x` must be a relative path inside the site folder",
+    );
+    assert_names(
+        &error_for(&out, "mount"),
+        "app.mount",
+        "`app` is not a URL path prefix",
+    );
+    assert_names(
+        &error_for(&out, "duration"),
+        "static.expires",
+        "`soon` is not a duration",
+    );
+}
+
+#[test]
+fn config_error_names_the_file() {
+    let layout = Layout::new();
+    site(
+        &layout,
+        "typo",
+        "server_names = [\"t.test\"]\n[app]\nmax_bdy = 3\n",
+    );
+    let out = check(&layout, None);
+    let file = layout.sites().join("typo").join("site.toml");
+    assert!(
+        out.stdout
+            .contains(&format!("error   {}: `app.max_bdy`: ", file.display())),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn config_keys_are_named_however_the_toml_spells_them() {
+    let layout = Layout::new();
+    site(
+        &layout,
+        "inline",
+        "server_names = [\"i.test\"]\nstatic = { root = \"public\", expire = \"1h\" }\n",
+    );
+    site(
+        &layout,
+        "dotted",
+        "server_names = [\"d.test\"]\nstatic.root = \"public\"\nstatic.expire = \"1h\"\n",
+    );
+    site(
+        &layout,
+        "table",
+        "server_names = [\"l.test\"]\n[static]\nroot = \"public\"\n[limits]\nmemory = \"1\"\n",
+    );
+    site(
+        &layout,
+        "subtable",
+        "server_names = [\"s.test\"]\n[app.env]\nA = 1\n",
+    );
+    site(
+        &layout,
+        "toplevel",
+        "server_name = \"x.test\"\n[static]\nroot = \"public\"\n",
+    );
+    site(&layout, "notables", "server_names = [\"n.test\"]\n");
+    let out = check(&layout, None);
+    assert_eq!(out.code, Some(1));
+    assert_names(
+        &error_for(&out, "inline"),
+        "static.expire",
+        "unknown field `expire`",
+    );
+    assert_names(
+        &error_for(&out, "dotted"),
+        "static.expire",
+        "unknown field `expire`",
+    );
+    assert_names(
+        &error_for(&out, "table"),
+        "limits",
+        "unknown field `limits`",
+    );
+    assert_names(
+        &error_for(&out, "subtable"),
+        "app.env.A",
+        "expected a string",
+    );
+    assert_names(
+        &error_for(&out, "toplevel"),
+        "server_name",
+        "unknown field `server_name`",
+    );
+    assert_names(
+        &error_for(&out, "notables"),
+        "app",
+        "an `[app]` table, a `[static]` table, or both",
+    );
+}
+
+#[test]
+fn config_two_sites_claiming_one_name() {
+    let layout = Layout::new();
+    good_site(&layout, "first");
+    site(
+        &layout,
+        "second",
+        "server_names = [\"other.test\", \"FIRST.test.\"]\n[static]\nroot = \"public\"\n",
+    );
+    let out = check(&layout, None);
+    assert_eq!(out.code, Some(1), "{}", out.all());
+    assert!(out.stdout.contains("ok      first ("));
+    assert_names(
+        &error_for(&out, "second"),
+        "server_names",
+        "`first.test` is already claimed by site `first`",
+    );
+}
+
+#[test]
+fn config_two_default_sites() {
+    let layout = Layout::new();
+    site(
+        &layout,
+        "a-default",
+        "default = true\n[static]\nroot = \"public\"\n",
+    );
+    site(
+        &layout,
+        "b-default",
+        "server_names = [\"b.test\"]\ndefault = true\n[static]\nroot = \"public\"\n",
+    );
+    let out = check(&layout, None);
+    assert_eq!(out.code, Some(1));
+    assert!(out.stdout.contains("ok      a-default ("));
+    assert_names(
+        &error_for(&out, "b-default"),
+        "default",
+        "site `a-default` is already the default site",
+    );
+}
+
+#[test]
+fn config_paths_may_not_leave_the_site_folder() {
+    let layout = Layout::new();
+    layout.write("outside/app.py", "application = None\n");
+    site(
+        &layout,
+        "abs",
+        "server_names = [\"a.test\"]\n[static]\nroot = \"/etc\"\n",
+    );
+    site(
+        &layout,
+        "req",
+        "server_names = [\"r.test\"]\n[app]\nrequirements = \"../../outside/r.txt\"\n",
+    );
+    site(
+        &layout,
+        "linkroot",
+        "server_names = [\"l.test\"]\n[static]\nroot = \"www\"\n",
+    );
+    layout.symlink("/etc", "sites/linkroot/www");
+    site(
+        &layout,
+        "linkpath",
+        "server_names = [\"p.test\"]\n[app]\npython_path = [\"src\"]\n",
+    );
+    layout.symlink(layout.path("outside"), "sites/linkpath/src");
+    site(
+        &layout,
+        "inlink",
+        "server_names = [\"in.test\"]\n[static]\nroot = \"www\"\n",
+    );
+    layout.symlink("public", "sites/inlink/www");
+    let out = check(&layout, None);
+    assert_eq!(out.code, Some(1), "{}", out.all());
+    assert_names(
+        &error_for(&out, "abs"),
+        "static.root",
+        "`/etc` must be a relative path inside the site folder",
+    );
+    assert_names(
+        &error_for(&out, "req"),
+        "app.requirements",
+        "must be a relative path inside the site folder",
+    );
+    assert_names(
+        &error_for(&out, "linkroot"),
+        "static.root",
+        "`www` leads outside the site folder through a symlink",
+    );
+    assert_names(
+        &error_for(&out, "linkpath"),
+        "app.python_path",
+        "`src` leads outside the site folder through a symlink",
+    );
+    assert!(
+        out.stdout.contains("ok      inlink ("),
+        "a symlink inside the site folder is fine:\n{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn config_bad_values_are_explained() {
+    let layout = Layout::new();
+    site(
+        &layout,
+        "names",
+        "server_names = [\"bad name.test\"]\n[static]\nroot = \"public\"\n",
+    );
+    site(
+        &layout,
+        "module",
+        "server_names = [\"m.test\"]\n[app]\nmodule = \"my-app\"\n",
+    );
+    site(
+        &layout,
+        "index",
+        "server_names = [\"i.test\"]\n[static]\nroot = \"public\"\nindex = [\"../x.html\"]\n",
+    );
+    site(
+        &layout,
+        "vars",
+        "server_names = [\"v.test\"]\n[app]\nvars = { \"wsgi.input\" = \"x\" }\n",
+    );
+    site(
+        &layout,
+        "noroot",
+        "server_names = [\"n.test\"]\n[static]\nroot = \"nothere\"\n",
+    );
+    site(
+        &layout,
+        "mount2",
+        "server_names = [\"m2.test\"]\n[app]\nmount = \"/a/../b\"\n",
+    );
+    let out = check(&layout, None);
+    assert_eq!(out.code, Some(1));
+    assert_names(
+        &error_for(&out, "names"),
+        "server_names",
+        "`bad name.test` is not a host name",
+    );
+    assert_names(
+        &error_for(&out, "module"),
+        "app.module",
+        "`my-app` is not a Python module name",
+    );
+    assert_names(
+        &error_for(&out, "index"),
+        "static.index",
+        "`../x.html` is not a file name",
+    );
+    assert_names(
+        &error_for(&out, "vars"),
+        "app.vars",
+        "`wsgi.input` cannot be set by a site",
+    );
+    assert_names(
+        &error_for(&out, "noroot"),
+        "static.root",
+        "`nothere` is not a folder in the site",
+    );
+    assert_names(
+        &error_for(&out, "mount2"),
+        "app.mount",
+        "`/a/../b` is not a URL path prefix",
+    );
+}
+
+#[test]
+fn config_server_file_errors_name_file_and_key() {
+    let layout = Layout::new();
+    good_site(&layout, "fine");
+    for (text, key, reason) in [
+        ("unknwn = 1\n", "unknwn", "unknown field `unknwn`"),
+        (
+            "unknown_host = 200\n",
+            "unknown_host",
+            "`200` is not a status from 400 to 599",
+        ),
+        (
+            "unknown_host = \"drop\"\n",
+            "unknown_host",
+            "expected \"close\" or a status such as 421",
+        ),
+        (
+            "listen = [\"localhost\"]\n",
+            "listen",
+            "`localhost` is not an address",
+        ),
+        (
+            "listen = \"127.0.0.1:80\"\n",
+            "listen",
+            "expected a sequence",
+        ),
+        (
+            "[defaults.static]\nexpire = \"1h\"\n",
+            "defaults.static.expire",
+            "unknown field `expire`",
+        ),
+        (
+            "[defaults.static]\nexpires = \"later\"\n",
+            "defaults.static.expires",
+            "`later` is not a duration",
+        ),
+        (
+            "[defaults.static]\nroot = \"public\"\n",
+            "defaults.static.root",
+            "each site names its own root",
+        ),
+    ] {
+        let file = layout.write("server.toml", text);
+        let out = check(&layout, Some(&file));
+        assert_eq!(out.code, Some(1), "{text:?}: {}", out.all());
+        let expected = format!("{}: `{key}`: ", file.display());
+        assert!(
+            out.stderr.contains(&expected),
+            "{text:?}: {expected:?} in {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains(reason),
+            "{text:?}: {reason:?} in {}",
+            out.stderr
+        );
+    }
+    let out = check(&layout, Some(&layout.path("missing.toml")));
+    assert_eq!(out.code, Some(1));
+    assert!(out.stderr.contains("missing.toml") && out.stderr.contains("cannot read the file"));
+}
+
+#[test]
+fn config_defaults_apply_under_each_site() {
+    let layout = Layout::new();
+    layout.static_site("inherits", &["inherits.test"], false, "");
+    layout.write("sites/inherits/public/a.txt", "a\n");
+    layout.static_site(
+        "overrides",
+        &["overrides.test"],
+        false,
+        "expires = \"10s\"\n",
+    );
+    layout.write("sites/overrides/public/a.txt", "a\n");
+    let config = layout.write("wsgi-wasm.toml", "[defaults.static]\nexpires = \"2m\"\n");
+    let server = layout.serve_with(&["--config".as_ref(), config.as_os_str()]);
+    let response = server.get("inherits.test", "/a.txt");
+    assert_eq!(response.header("cache-control"), Some("max-age=120"));
+    let response = server.get("overrides.test", "/a.txt");
+    assert_eq!(response.header("cache-control"), Some("max-age=10"));
+}
+
+#[test]
+fn config_serve_skips_a_broken_site_and_serves_the_others() {
+    let layout = Layout::new();
+    layout.static_site("good", &["good.test"], false, "");
+    layout.static_site("bad", &["bad.test"], false, "expire = \"1h\"\n");
+    let server = layout.serve();
+    let response = server.get("good.test", "/");
+    assert_eq!(
+        (response.status, response.text().as_str()),
+        (200, "site good\n")
+    );
+    let log = server.wait_for_log("static.expire");
+    assert!(
+        log.contains("bad/site.toml: `static.expire`: unknown field `expire`"),
+        "the broken site is reported:\n{log}"
+    );
+    // Its names are not served by anyone: no default site, so the connection is closed.
+    assert!(server
+        .exchange(b"GET / HTTP/1.1\r\nHost: bad.test\r\nConnection: close\r\n\r\n")
+        .is_empty());
+}
