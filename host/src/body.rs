@@ -25,19 +25,21 @@ pub fn empty() -> Body {
         .boxed_unsync()
 }
 
+/// One message of a [`channel`] body: a frame and what it holds until it is sent (buffer
+/// space, memory budget), released when the frame leaves the channel.
+pub type Sent<G> = Result<(hyper::body::Frame<Bytes>, G), BodyError>;
+
 /// A body fed by a channel: each message is a frame, an error cuts the response, and the
 /// stream ends when every sender is dropped.
-pub fn channel(
-    receiver: tokio::sync::mpsc::Receiver<Result<hyper::body::Frame<Bytes>, BodyError>>,
-) -> Body {
+pub fn channel<G: Send + 'static>(receiver: tokio::sync::mpsc::Receiver<Sent<G>>) -> Body {
     ChannelBody { receiver }.boxed_unsync()
 }
 
-struct ChannelBody {
-    receiver: tokio::sync::mpsc::Receiver<Result<hyper::body::Frame<Bytes>, BodyError>>,
+struct ChannelBody<G> {
+    receiver: tokio::sync::mpsc::Receiver<Sent<G>>,
 }
 
-impl http_body::Body for ChannelBody {
+impl<G> http_body::Body for ChannelBody<G> {
     type Data = Bytes;
     type Error = BodyError;
 
@@ -45,6 +47,8 @@ impl http_body::Body for ChannelBody {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, BodyError>>> {
-        self.receiver.poll_recv(cx)
+        self.receiver
+            .poll_recv(cx)
+            .map(|message| message.map(|sent| sent.map(|(frame, _held)| frame)))
     }
 }

@@ -110,7 +110,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if loaded.sites.is_empty() {
         anyhow::bail!("no site could be served from `{}`", server.sites.display());
     }
-    let app = Arc::new(App::new(&loaded.sites, server.unknown_host));
+    let app = Arc::new(App::new(&loaded.sites, &server));
     for site in &loaded.sites {
         let names = &site.config.server_names;
         tracing::info!(site = %site.config.name, ?names, default = site.config.default, "serving");
@@ -141,7 +141,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
 
 fn check(args: &ConfigArgs) -> Result<()> {
     let server = args.load()?;
-    let (sites, errors) = config::load_sites(&server.sites, &server.static_defaults)?;
+    let (sites, errors) = config::load_sites(&server.sites, &server.defaults)?;
     for site in &sites {
         println!(
             "ok      {} ({})",

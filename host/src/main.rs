@@ -9,6 +9,7 @@ mod body;
 mod build;
 mod cli;
 mod config;
+mod front;
 mod pages;
 mod request;
 mod router;

@@ -1,26 +1,38 @@
 //! The path of one request, after hyper has parsed it:
 //!
-//! 1. **Checks**: HTTP/1.1 without `Host`, or with two, is a 400; a malformed host is a 400.
+//! 1. **Checks** (`front::checks`): the head alone: Host present and single, request-target
+//!    form, framing headers (no CL+TE, one Content-Length, TE ending in `chunked`), sizes
+//!    → 400/405/414/431/501, and the connection is closed.
 //! 2. **Router**: the request target's authority (absolute form, HTTP/2 `:authority`) wins
 //!    over `Host`; no site for it and no default site → the configured `unknown_host`
 //!    behaviour (close the connection, or a fixed status).
 //! 3. **Static root** (`try_files $uri $uri/ @app`): a file, a directory index, a redirect
 //!    or a denial answers here; anything else falls through.
-//! 4. **App**: when the decoded path is inside the app's mount, the request goes to the
-//!    site's WSGI app with `SCRIPT_NAME` = mount and `PATH_INFO` = the rest; else 404.
+//! 4. **App**: when the decoded path is inside the app's mount (else 404), the body is read
+//!    whole within the site's limits (`front::request_body`: 413/408/503/400) *before* the
+//!    request waits for an instance; `REMOTE_ADDR` comes from `front::forwarded`; then the
+//!    site's WSGI app runs with `SCRIPT_NAME` = mount and `PATH_INFO` = the rest.
+//!
+//! Refusals answer with the fixed page of their status; the reason is logged with the peer.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use http::{header, Request, Response, StatusCode, Version};
-use http_body_util::BodyExt;
+use http::{header, HeaderValue, Request, Response, StatusCode};
+use http_body::Body as _;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use tokio::sync::Semaphore;
 
-use crate::body::{Body, BodyError};
-use crate::config::UnknownHost;
+use crate::body::{self, Body, BodyError};
+use crate::config::{AppConfig, FrontConfig, ServerConfig, UnknownHost};
+use crate::front::checks::{self, Target};
+use crate::front::request_body::{self, BodyLimits};
+use crate::front::{forwarded, Refusal};
 use crate::pages;
-use crate::router::{normalize_host, Router};
+use crate::router::Router;
+use crate::runtime::SitePool;
 use crate::sites::LiveSite;
 use crate::static_files::{self, Outcome};
 use crate::wsgi::{self, environ};
@@ -29,6 +41,9 @@ use crate::wsgi::{self, environ};
 pub struct App {
     router: Router<Arc<LiveSite>>,
     unknown_host: UnknownHost,
+    front: FrontConfig,
+    /// One permit per open client connection, shared by every listener.
+    connections: Arc<Semaphore>,
     next_request: AtomicU64,
 }
 
@@ -38,7 +53,7 @@ pub struct App {
 pub struct NoSite(String);
 
 impl App {
-    pub fn new(sites: &[Arc<LiveSite>], unknown_host: UnknownHost) -> Self {
+    pub fn new(sites: &[Arc<LiveSite>], server: &ServerConfig) -> Self {
         let router = Router::new(sites.iter().map(|s| {
             (
                 s.config.server_names.as_slice(),
@@ -48,9 +63,19 @@ impl App {
         }));
         Self {
             router,
-            unknown_host,
+            unknown_host: server.unknown_host,
+            front: server.front.clone(),
+            connections: Arc::new(Semaphore::new(server.front.max_connections)),
             next_request: AtomicU64::new(1),
         }
+    }
+
+    pub fn front(&self) -> &FrontConfig {
+        &self.front
+    }
+
+    pub fn connections(&self) -> &Arc<Semaphore> {
+        &self.connections
     }
 
     /// Answers one request that arrived on a connection from `peer` to `local`.
@@ -60,27 +85,22 @@ impl App {
         peer: SocketAddr,
         local: SocketAddr,
     ) -> Result<Response<Body>, NoSite> {
-        let hosts = request.headers().get_all(header::HOST).iter().count();
-        let authority = request.uri().authority().map(|a| a.as_str().to_owned());
-        let named = match (authority, request.headers().get(header::HOST)) {
-            (Some(authority), _) => Some(authority),
-            (None, Some(value)) => Some(String::from_utf8_lossy(value.as_bytes()).into_owned()),
-            (None, None) => None,
+        let target = match checks::check(&request) {
+            Ok(target) => target,
+            Err(refusal) => return Ok(refusal.respond(peer, None)),
         };
-        if hosts > 1 || (named.is_none() && request.version() == Version::HTTP_11) {
-            return Ok(pages::error(StatusCode::BAD_REQUEST));
-        }
-        let (host, port) = match named.as_deref().map(normalize_host) {
-            Some(Some((host, port))) => (Some(host), port),
-            Some(None) => return Ok(pages::error(StatusCode::BAD_REQUEST)),
-            None => (None, None),
-        };
-        let Some(site) = self.router.route(host.as_deref()) else {
+        let Some(site) = self.router.route(target.host.as_deref()) else {
             return match self.unknown_host {
-                UnknownHost::Close => Err(NoSite(host.unwrap_or_default())),
+                UnknownHost::Close => Err(NoSite(target.host.unwrap_or_default())),
                 UnknownHost::Status(status) => Ok(pages::error(status)),
             };
         };
+        if target.asterisk {
+            // `OPTIONS *` asks about the server, not a resource: nothing to say but yes.
+            let mut response = Response::new(body::empty());
+            *response.status_mut() = StatusCode::NO_CONTENT;
+            return Ok(response);
+        }
         if let Some(root) = &site.static_root {
             if let Outcome::Response(response) = static_files::serve(
                 root,
@@ -102,25 +122,79 @@ impl App {
         let Some(path_info) = mounted(&path, &app.mount) else {
             return Ok(pages::error(StatusCode::NOT_FOUND));
         };
-        let (parts, body) = request.into_parts();
-        let server_name = host.unwrap_or_else(|| local.ip().to_string());
-        let origin = environ::Origin {
+        let path_info = path_info.to_owned();
+        let limits = BodyLimits {
+            max_body: site.config.limits.max_body,
+            timeout: site.config.limits.body_timeout,
+        };
+        let to_app = ToApp {
+            pool,
+            app,
+            target,
+            path_info: &path_info,
+            limits,
             peer,
+            local,
+        };
+        match self.to_app(request, to_app).await {
+            Ok(response) => Ok(response),
+            Err(refusal) => Ok(refusal.respond(peer, Some(&site.config.name))),
+        }
+    }
+
+    /// Step 4: reads the body within the site's limits, then runs the app.
+    async fn to_app(
+        &self,
+        request: Request<Incoming>,
+        to: ToApp<'_>,
+    ) -> Result<Response<Body>, Refusal> {
+        let (mut parts, body) = request.into_parts();
+        let declared = body.size_hint().exact();
+        let buffered = request_body::read(body, declared, &to.limits, to.pool.budget()).await?;
+        // The body is whole now: the app sees its length, however it was framed (as nginx
+        // passes a buffered chunked body on), so `CONTENT_LENGTH` is always right.
+        let length = buffered.bytes.len();
+        if parts.headers.remove(header::TRANSFER_ENCODING).is_some()
+            || parts.headers.contains_key(header::CONTENT_LENGTH)
+            || length > 0
+        {
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+        }
+        let client = forwarded::client_addr(to.peer, &parts.headers, &self.front.trusted_proxies);
+        let server_name = to.target.host.unwrap_or_else(|| to.local.ip().to_string());
+        let origin = environ::Origin {
+            peer: client,
             host: &server_name,
-            port: port.unwrap_or(local.port()),
-            script_name: &app.mount,
-            path_info,
-            vars: &app.vars,
-            pass_authorization: app.pass_authorization,
+            port: to.target.port.unwrap_or(to.local.port()),
+            script_name: &to.app.mount,
+            path_info: to.path_info,
+            vars: &to.app.vars,
+            pass_authorization: to.app.pass_authorization,
         };
         let app_request = wsgi::AppRequest {
             request_id: self.next_request.fetch_add(1, Ordering::Relaxed),
             environ: environ::build(&parts, &origin),
-            body: body.map_err(|e| Box::new(e) as BodyError).boxed_unsync(),
+            body: Full::new(buffered.bytes)
+                .map_err(|never| -> BodyError { match never {} })
+                .boxed_unsync(),
             head_only: parts.method == http::Method::HEAD,
+            body_reservation: Some(buffered.reservation),
         };
-        Ok(wsgi::dispatch(pool.clone(), app_request).await)
+        Ok(wsgi::dispatch(to.pool.clone(), app_request).await)
     }
+}
+
+/// What step 4 needs from the steps before it.
+struct ToApp<'a> {
+    pool: &'a Arc<SitePool>,
+    app: &'a AppConfig,
+    target: Target,
+    path_info: &'a str,
+    limits: BodyLimits,
+    peer: SocketAddr,
+    local: SocketAddr,
 }
 
 /// `PATH_INFO` for `path` when it is inside `mount` (`""` mounts at the root): `/app`,

@@ -3,6 +3,18 @@
 //!
 //! `serve(listener, app, shutdown)` owns the accept loop so tests and the CLI run the same
 //! code. Accept errors are logged and retried after a pause, never returned.
+//!
+//! Connection limits live here, the same for every site (`wsgi-wasm.toml`):
+//! - `max_connections`: a connection holds a permit until it closes; at the cap the loop
+//!   stops accepting, so new clients wait in the kernel's listen backlog (and time out on
+//!   their side) rather than being cut, and are served as soon as a connection closes.
+//!   The permits are shared by every listener.
+//! - `header_timeout`: hyper's `header_read_timeout` (HTTP/1): a client that does not send
+//!   a whole request head in time is disconnected. The timer starts whenever the connection
+//!   waits for a head, so it is also the idle timeout of a kept-alive connection.
+//! - Heads over `front::checks::MAX_HEAD` bytes or with over 100 header lines → 431 (hyper;
+//!   the HTTP/1 read buffer is capped at that size, bodies stream through it in pieces).
+//!   Bodies are bounded per site, on the request path (`front::request_body`).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,11 +24,11 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
+use crate::front::checks::MAX_HEAD;
 use crate::request::App;
 
-/// How long a client may take to send a request head.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long in-flight requests may run on after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -28,11 +40,26 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT);
-    builder.http2().timer(TokioTimer::new());
+        .header_read_timeout(app.front().header_timeout)
+        .max_buf_size(MAX_HEAD);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEAD as u32);
+    let connections: &Arc<Semaphore> = app.connections();
     let local = listener.local_addr().ok();
     tokio::pin!(shutdown);
     loop {
+        if connections.available_permits() == 0 {
+            tracing::warn!("max_connections reached: new connections wait until one closes");
+        }
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
@@ -59,6 +86,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
             if let Err(error) = connection.await {
                 tracing::debug!(%peer, "connection ended: {error}");
             }
+            drop(permit);
         });
     }
     drop(listener);

@@ -32,7 +32,7 @@ pub struct Loaded {
 
 /// Reads, builds and loads every site of the server's sites folder.
 pub fn load_all(server: &ServerConfig, engine: &Engine) -> Result<Loaded> {
-    let (configs, errors) = config::load_sites(&server.sites, &server.static_defaults)?;
+    let (configs, errors) = config::load_sites(&server.sites, &server.defaults)?;
     let mut failures: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
     for error in &errors {
         tracing::error!("site skipped: {error}");
@@ -81,9 +81,13 @@ fn bring_up(
         None => None,
     };
     let pool = match &site.app {
-        Some(app) => Some(Arc::new(app_pool(
-            &site, app, state, sources, engine, toolchain, bar,
-        )?)),
+        Some(app) => {
+            let pool = Arc::new(app_pool(
+                &site, app, state, sources, engine, toolchain, bar,
+            )?);
+            pool.start_reaper();
+            Some(pool)
+        }
         None => None,
     };
     Ok(LiveSite {
@@ -137,8 +141,15 @@ fn app_pool(
         stdlib,
         python_dirs: artifact.python_dirs,
         env,
+        data: app.data.clone(),
     };
-    SitePool::new(Arc::from(site.name.as_str()), engine, &component, sandbox)
+    SitePool::new(
+        Arc::from(site.name.as_str()),
+        engine,
+        &component,
+        sandbox,
+        site.limits.clone(),
+    )
 }
 
 fn spinner(site: &str) -> ProgressBar {

@@ -35,7 +35,7 @@ impl ContentHash {
 
     /// Adds every file below `dir` that [`is_build_input`] keeps, by relative path and
     /// content, leaving out the folder `skip` (a static root inside the python path).
-    pub fn tree(&mut self, label: &str, dir: &Path, skip: Option<&Path>) -> Result<()> {
+    pub fn tree(&mut self, label: &str, dir: &Path, skip: &[&Path]) -> Result<()> {
         let mut files = Vec::new();
         walk(dir, dir, skip, &mut files)?;
         files.sort();
@@ -62,7 +62,7 @@ pub fn is_build_input(name: &str) -> bool {
     !name.starts_with('.') && name != "__pycache__" && !name.ends_with(".pyc")
 }
 
-fn walk(root: &Path, dir: &Path, skip: Option<&Path>, files: &mut Vec<String>) -> Result<()> {
+fn walk(root: &Path, dir: &Path, skip: &[&Path], files: &mut Vec<String>) -> Result<()> {
     let entries = fs::read_dir(dir).with_context(|| format!("cannot read `{}`", dir.display()))?;
     for entry in entries {
         let entry = entry.with_context(|| format!("cannot read `{}`", dir.display()))?;
@@ -74,7 +74,7 @@ fn walk(root: &Path, dir: &Path, skip: Option<&Path>, files: &mut Vec<String>) -
             continue;
         }
         let path = entry.path();
-        if Some(path.as_path()) == skip {
+        if skip.contains(&path.as_path()) {
             continue;
         }
         let kind =
@@ -92,7 +92,7 @@ fn walk(root: &Path, dir: &Path, skip: Option<&Path>, files: &mut Vec<String>) -
 /// Fails when a symlink below `dir` leads outside `boundary` (the site folder) or the tree
 /// nests deeper than a real project would (a symlink loop): a tenant must never get host
 /// files copied into its component by linking to them.
-pub fn confine(boundary: &Path, dir: &Path, skip: Option<&Path>) -> Result<()> {
+pub fn confine(boundary: &Path, dir: &Path, skip: &[&Path]) -> Result<()> {
     let boundary = boundary
         .canonicalize()
         .with_context(|| format!("cannot resolve `{}`", boundary.display()))?;
@@ -101,7 +101,7 @@ pub fn confine(boundary: &Path, dir: &Path, skip: Option<&Path>) -> Result<()> {
 
 const MAX_DEPTH: usize = 64;
 
-fn confine_below(boundary: &Path, dir: &Path, skip: Option<&Path>, depth: usize) -> Result<()> {
+fn confine_below(boundary: &Path, dir: &Path, skip: &[&Path], depth: usize) -> Result<()> {
     if depth > MAX_DEPTH {
         anyhow::bail!(
             "`{}` is nested more than {MAX_DEPTH} folders deep (a symlink loop?)",
@@ -115,7 +115,7 @@ fn confine_below(boundary: &Path, dir: &Path, skip: Option<&Path>, depth: usize)
             continue;
         }
         let path = entry.path();
-        if Some(path.as_path()) == skip {
+        if skip.contains(&path.as_path()) {
             continue;
         }
         let kind = entry
@@ -139,7 +139,7 @@ fn confine_below(boundary: &Path, dir: &Path, skip: Option<&Path>, depth: usize)
 
 /// Copies the build inputs below `from` into `to` (which must not exist yet), leaving out
 /// the folder `skip`.
-pub fn copy_tree(from: &Path, to: &Path, skip: Option<&Path>) -> Result<()> {
+pub fn copy_tree(from: &Path, to: &Path, skip: &[&Path]) -> Result<()> {
     fs::create_dir_all(to).with_context(|| format!("cannot create `{}`", to.display()))?;
     let entries =
         fs::read_dir(from).with_context(|| format!("cannot read `{}`", from.display()))?;
@@ -150,7 +150,7 @@ pub fn copy_tree(from: &Path, to: &Path, skip: Option<&Path>) -> Result<()> {
             continue;
         }
         let (source, target) = (entry.path(), to.join(&name));
-        if Some(source.as_path()) == skip {
+        if skip.contains(&source.as_path()) {
             continue;
         }
         let kind =

@@ -59,12 +59,12 @@ pub enum BuildError {
 pub fn hash_inputs(site: &Site, app: &AppConfig, sources: &Sources) -> Result<String> {
     let mut hash = ContentHash::new(BUILD_FORMAT);
     hash.text("componentize-py", COMPONENTIZE_PY_VERSION);
-    hash.tree("wit", &sources.wit, None)?;
-    hash.tree("bridge", &sources.bridge.join("wsgi_bridge"), None)?;
+    hash.tree("wit", &sources.wit, &[])?;
+    hash.tree("bridge", &sources.bridge.join("wsgi_bridge"), &[])?;
     hash.text("config", &site_config_module(&site.name, app));
     for (index, dir) in app.python_path.iter().enumerate() {
-        super::hash::confine(&site.dir, dir, static_root(site))?;
-        hash.tree(&format!("python_path/{index}"), dir, static_root(site))?;
+        super::hash::confine(&site.dir, dir, &not_built(site, app))?;
+        hash.tree(&format!("python_path/{index}"), dir, &not_built(site, app))?;
     }
     if let Some(requirements) = &app.requirements {
         let text = std::fs::read(requirements)
@@ -110,7 +110,7 @@ pub fn build(
     copy_tree(
         &sources.bridge.join("wsgi_bridge"),
         &bridge_dir.join("wsgi_bridge"),
-        None,
+        &[],
     )?;
     std::fs::write(
         bridge_dir.join("wsgi_site_config.py"),
@@ -120,7 +120,7 @@ pub fn build(
     let mut python_dirs = vec![bridge_dir];
     for dir in &app.python_path {
         let staged = py.join(python_dirs.len().to_string());
-        copy_tree(dir, &staged, static_root(site))?;
+        copy_tree(dir, &staged, &not_built(site, app))?;
         python_dirs.push(staged);
     }
     let mut native = Vec::new();
@@ -192,10 +192,14 @@ pub fn lock_site(state_dir: &Path, site: &Site) -> Result<std::fs::File> {
     Ok(file)
 }
 
-/// The static root is served from the site folder, never built into the component: editing
-/// a stylesheet does not rebuild the app, and the app cannot read its own static root.
-fn static_root(site: &Site) -> Option<&Path> {
-    site.static_root.as_ref().map(|s| s.root.as_path())
+/// Folders of the site that are never built into the component: the static root (served
+/// from the site folder: editing a stylesheet does not rebuild the app) and the data folders
+/// (the app's own writable state, mounted at run time).
+fn not_built<'a>(site: &'a Site, app: &'a AppConfig) -> Vec<&'a Path> {
+    let static_root = site.static_root.iter().map(|s| s.root.as_path());
+    static_root
+        .chain(app.data.iter().map(|(dir, _)| dir.as_path()))
+        .collect()
 }
 
 fn site_builds(state_dir: &Path, site: &str) -> PathBuf {

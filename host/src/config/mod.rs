@@ -6,13 +6,23 @@
 //! and the reason, quoting the user's value in backticks. The keys are documented with
 //! examples in `docs/configuration.md`.
 
+mod limits;
 mod parse;
 mod server;
 mod site;
 mod static_root;
 
-pub use server::{load_server, ServerConfig, UnknownHost};
+pub use limits::{Isolation, Limits};
+pub use server::{load_server, FrontConfig, ServerConfig, UnknownHost};
 pub use site::{load_sites, AppConfig, Site, SITE_FILE};
+pub use static_root::StaticDefaults;
+
+/// What every site starts from, from the server config's `[defaults]`.
+#[derive(Debug, Clone, Default)]
+pub struct SiteDefaults {
+    pub static_root: StaticDefaults,
+    pub limits: Limits,
+}
 
 use std::path::PathBuf;
 

@@ -5,8 +5,13 @@
 //! sites = "sites"                # a folder per site; relative to this file
 //! state = ".wsgi-wasm"           # build cache and toolchain; relative to this file
 //! unknown_host = "close"         # "close" (nginx `return 444`) or a status such as 421
+//! header_timeout = "10s"         # time to send a request head; also the keep-alive idle time
+//! max_connections = 10000        # open client connections; beyond it, accepting waits
+//! trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]  # peers whose X-Forwarded-For is believed
 //! [defaults.static]              # under every site's own [static] values
 //! expires = "1h"
+//! [defaults.limits]              # under every site's own [limits] values
+//! memory = "128MiB"
 //! ```
 //!
 //! The file is optional: `serve` reads `./wsgi-wasm.toml` when it exists, or the file given
@@ -14,13 +19,16 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use http::StatusCode;
 use serde::Deserialize;
 
-use super::parse::read_toml;
+use super::limits::{Limits, RawLimits};
+use super::parse::{duration, read_toml};
 use super::static_root::{RawStatic, StaticDefaults};
-use super::ConfigError;
+use super::{ConfigError, SiteDefaults};
+use crate::front::forwarded::Network;
 
 /// The file `serve` looks for in the current folder when no `--config` is given.
 pub const DEFAULT_FILE: &str = "wsgi-wasm.toml";
@@ -32,6 +40,9 @@ struct RawServer {
     sites: Option<String>,
     state: Option<String>,
     unknown_host: Option<toml::Value>,
+    header_timeout: Option<String>,
+    max_connections: Option<u32>,
+    trusted_proxies: Option<Vec<String>>,
     #[serde(default)]
     defaults: RawDefaults,
 }
@@ -41,6 +52,8 @@ struct RawServer {
 struct RawDefaults {
     #[serde(default, rename = "static")]
     static_root: RawStatic,
+    #[serde(default)]
+    limits: RawLimits,
 }
 
 /// What happens to a request whose host no site claims, when there is no default site.
@@ -59,7 +72,31 @@ pub struct ServerConfig {
     pub sites: PathBuf,
     pub state: PathBuf,
     pub unknown_host: UnknownHost,
-    pub static_defaults: StaticDefaults,
+    pub defaults: SiteDefaults,
+    pub front: FrontConfig,
+}
+
+/// The front end's own limits, the same for every site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrontConfig {
+    /// Time a client has to send a request head (hyper's `header_read_timeout`); the same
+    /// timer closes a kept-alive connection that sends no next request.
+    pub header_timeout: Duration,
+    /// Client connections open at once; at the cap, the server stops accepting (new
+    /// connections wait in the listen backlog) until one closes.
+    pub max_connections: usize,
+    /// Peers whose `X-Forwarded-For`/`X-Real-IP` set `REMOTE_ADDR`.
+    pub trusted_proxies: Vec<Network>,
+}
+
+impl Default for FrontConfig {
+    fn default() -> Self {
+        FrontConfig {
+            header_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+            trusted_proxies: Vec::new(),
+        }
+    }
 }
 
 /// Reads the server config: `explicit` when given (it must exist), else `./wsgi-wasm.toml`
@@ -76,6 +113,7 @@ pub fn load_server(explicit: Option<&Path>) -> Result<ServerConfig, ConfigError>
     let path = file.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_FILE));
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let err = |key: &str, reason: String| ConfigError::new(&path, key, reason);
+    let front = front(&raw, &err)?;
 
     let mut listen = Vec::new();
     for address in raw.listen.unwrap_or_else(|| vec!["127.0.0.1:8080".into()]) {
@@ -115,12 +153,50 @@ pub fn load_server(explicit: Option<&Path>) -> Result<ServerConfig, ConfigError>
             ))
         }
     };
-    let static_defaults = StaticDefaults::resolve(&raw.defaults.static_root, &path)?;
+    let defaults = SiteDefaults {
+        static_root: StaticDefaults::resolve(&raw.defaults.static_root, &path)?,
+        limits: Limits::resolve(
+            &raw.defaults.limits,
+            &Limits::default(),
+            &path,
+            "defaults.limits",
+        )?,
+    };
     Ok(ServerConfig {
         listen,
         sites: base.join(raw.sites.unwrap_or_else(|| "sites".into())),
         state: base.join(raw.state.unwrap_or_else(|| ".wsgi-wasm".into())),
         unknown_host,
-        static_defaults,
+        defaults,
+        front,
     })
+}
+
+fn front(
+    raw: &RawServer,
+    err: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<FrontConfig, ConfigError> {
+    let mut front = FrontConfig::default();
+    if let Some(text) = &raw.header_timeout {
+        front.header_timeout = duration(text).map_err(|reason| err("header_timeout", reason))?;
+        if front.header_timeout.is_zero() {
+            return Err(err(
+                "header_timeout",
+                format!("`{text}` must be longer than zero"),
+            ));
+        }
+    }
+    if let Some(count) = raw.max_connections {
+        if count == 0 {
+            return Err(err("max_connections", "`0`: give at least 1".into()));
+        }
+        front.max_connections = count as usize;
+    }
+    for entry in raw.trusted_proxies.iter().flatten() {
+        let network = entry
+            .parse::<Network>()
+            .map_err(|reason| err("trusted_proxies", reason))?;
+        front.trusted_proxies.push(network);
+    }
+    Ok(front)
 }

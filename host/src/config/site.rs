@@ -15,6 +15,9 @@
 //! env = { APP_MODE = "production" }     # the app's os.environ; never the host's
 //! vars = { SITE_TIER = "gold" }         # wsgi_var: extra keys in every request's environ
 //! pass_authorization = false            # wsgi_pass_authorization: HTTP_AUTHORIZATION
+//! data = ["data"]                       # folders the app may write, at `/data` in the guest
+//! [limits]                              # optional; see `limits.rs` for every key
+//! memory = "128MiB"
 //! ```
 
 use std::collections::BTreeMap;
@@ -22,9 +25,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::limits::{Limits, RawLimits};
 use super::parse::{inside, read_toml};
-use super::static_root::{self, RawStatic, StaticConfig, StaticDefaults};
-use super::ConfigError;
+use super::static_root::{self, RawStatic, StaticConfig};
+use super::{ConfigError, SiteDefaults};
 
 /// The file name every site folder must hold.
 pub const SITE_FILE: &str = "site.toml";
@@ -39,6 +43,8 @@ struct RawSite {
     #[serde(rename = "static")]
     static_root: Option<RawStatic>,
     app: Option<RawApp>,
+    #[serde(default)]
+    limits: RawLimits,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -57,6 +63,8 @@ struct RawApp {
     vars: BTreeMap<String, String>,
     #[serde(default)]
     pass_authorization: bool,
+    #[serde(default)]
+    data: Vec<String>,
 }
 
 /// A validated site.
@@ -74,6 +82,7 @@ pub struct Site {
     pub static_root: Option<StaticConfig>,
     /// The WSGI app, if the site has one.
     pub app: Option<AppConfig>,
+    pub limits: Limits,
 }
 
 /// What the build needs to turn a site folder into a component.
@@ -92,13 +101,15 @@ pub struct AppConfig {
     /// Extra environ keys for every request (`wsgi_var`).
     pub vars: BTreeMap<String, String>,
     pub pass_authorization: bool,
+    /// Folders the app may write, each mounted read-write at `/<name>` in the guest.
+    pub data: Vec<(PathBuf, String)>,
 }
 
 /// Reads every `<sites_dir>/<name>/site.toml`, in name order. Sites that fail to load are
 /// returned as errors beside the good ones, so one tenant's typo never stops the others.
 pub fn load_sites(
     sites_dir: &Path,
-    defaults: &StaticDefaults,
+    defaults: &SiteDefaults,
 ) -> anyhow::Result<(Vec<Site>, Vec<ConfigError>)> {
     use anyhow::Context;
     let entries = std::fs::read_dir(sites_dir)
@@ -156,7 +167,7 @@ fn check_across_sites(sites: &mut Vec<Site>, errors: &mut Vec<ConfigError>) {
 }
 
 /// Parses and validates one site folder.
-pub fn load_site(dir: &Path, defaults: &StaticDefaults) -> Result<Site, ConfigError> {
+pub fn load_site(dir: &Path, defaults: &SiteDefaults) -> Result<Site, ConfigError> {
     let file = dir.join(SITE_FILE);
     let raw: RawSite = read_toml(&file)?;
     let name = dir
@@ -195,7 +206,12 @@ pub fn load_site(dir: &Path, defaults: &StaticDefaults) -> Result<Site, ConfigEr
         ));
     }
     let static_root = match &raw.static_root {
-        Some(table) => Some(static_root::resolve(table, defaults, dir, &file)?),
+        Some(table) => Some(static_root::resolve(
+            table,
+            &defaults.static_root,
+            dir,
+            &file,
+        )?),
         None => None,
     };
     let app = match raw.app {
@@ -209,6 +225,7 @@ pub fn load_site(dir: &Path, defaults: &StaticDefaults) -> Result<Site, ConfigEr
         default: raw.default,
         static_root,
         app,
+        limits: Limits::resolve(&raw.limits, &defaults.limits, &file, "limits")?,
     })
 }
 
@@ -292,6 +309,25 @@ fn resolve_app(app: RawApp, dir: &Path, file: &Path) -> Result<AppConfig, Config
             return Err(err("app.vars", format!("`{key}` cannot be set by a site")));
         }
     }
+    let mut data = Vec::new();
+    for entry in &app.data {
+        let path = inside(dir, entry).map_err(|reason| err("app.data", reason))?;
+        if !path.is_dir() {
+            return Err(err(
+                "app.data",
+                format!("`{entry}` is not a folder in the site"),
+            ));
+        }
+        let guest = format!("/{}", entry.trim_start_matches("./").trim_end_matches('/'));
+        let reserved = guest == "/python" || guest.trim_start_matches('/').parse::<u32>().is_ok();
+        if reserved || guest.contains("/.") {
+            return Err(err(
+                "app.data",
+                format!("`{entry}` cannot be mounted in the guest"),
+            ));
+        }
+        data.push((path, guest));
+    }
     Ok(AppConfig {
         module,
         callable,
@@ -302,6 +338,7 @@ fn resolve_app(app: RawApp, dir: &Path, file: &Path) -> Result<AppConfig, Config
         mount,
         vars: app.vars,
         pass_authorization: app.pass_authorization,
+        data,
     })
 }
 

@@ -2,6 +2,7 @@
 //! pools of instances that run the guest bridge.
 
 pub mod bindings;
+pub mod budget;
 pub mod engine;
 pub mod pool;
 pub mod store;

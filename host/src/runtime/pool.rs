@@ -1,31 +1,52 @@
 //! A site's instances: made from its pre-instantiated component, reused one request at a
-//! time, never shared with another site.
+//! time, never shared with another site, and held to the site's limits.
 //!
-//! A request takes an idle instance (or makes a new one while the site is under its instance
-//! cap) and gives it back when the request ended cleanly. An instance whose call trapped is
-//! dropped, since its interpreter state can no longer be trusted; the next request gets a
-//! fresh one from the snapshot.
+//! - At most `instances` run at once; up to `queue` more requests wait for one, each at most
+//!   `queue_timeout`; beyond that a request is turned away at once ([`Busy`] → 503).
+//! - A request takes an idle instance (the most recently used) or makes a new one; an
+//!   instance is reused after a clean request, up to `max_requests`, and dropped when it has
+//!   been idle for `idle_timeout` (a reaper task sweeps them, so an idle site holds none).
+//! - With `isolation = "request"` every request gets a fresh instance from the snapshot.
+//! - Every instance's memory is charged to the site's [`MemoryBudget`]; an instance that
+//!   cannot be made because the budget is full is [`Busy::Budget`].
+//! - An instance whose call trapped, timed out or ran out of memory is dropped by the caller.
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, Linker};
 use wasmtime::error::Context as _;
-use wasmtime::{Engine, Store};
+use wasmtime::{Engine, Store, UpdateDeadline};
 
 use super::bindings::{Wsgi, WsgiPre};
+use super::budget::MemoryBudget;
+use super::engine::EPOCH_TICK;
 use super::store::{Sandbox, StoreState};
-
-/// Upper bound of a site's live instances (issue-level limits make this per-site).
-pub const DEFAULT_MAX_INSTANCES: usize = 8;
+use crate::config::{Isolation, Limits};
 
 /// A warm instance and its store.
 pub struct Instance {
     pub store: Store<StoreState>,
     pub wsgi: Wsgi,
     /// Requests this instance has served.
-    pub served: u64,
+    served: u64,
+    idle_since: Instant,
+}
+
+/// Why a request got no instance.
+#[derive(Debug, thiserror::Error)]
+pub enum Busy {
+    #[error("all {0} instances are busy and the queue is full")]
+    QueueFull(usize),
+    #[error("no instance became free within {0:?}")]
+    QueueTimeout(Duration),
+    #[error("the site's memory budget is full")]
+    Budget,
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
 }
 
 /// The instances of one site.
@@ -34,8 +55,11 @@ pub struct SitePool {
     engine: Engine,
     pre: WsgiPre<StoreState>,
     sandbox: Sandbox,
+    limits: Limits,
+    budget: Arc<MemoryBudget>,
     idle: Mutex<Vec<Instance>>,
     slots: Arc<Semaphore>,
+    waiting: AtomicUsize,
 }
 
 /// An instance lent to one request, with its slot under the site's cap.
@@ -51,6 +75,7 @@ impl SitePool {
         engine: &Engine,
         component: &Component,
         sandbox: Sandbox,
+        limits: Limits,
     ) -> Result<Self> {
         let mut linker = Linker::<StoreState>::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).context("cannot link WASI")?;
@@ -66,8 +91,11 @@ impl SitePool {
             engine: engine.clone(),
             pre,
             sandbox,
+            budget: MemoryBudget::new(limits.memory_budget()),
+            slots: Arc::new(Semaphore::new(limits.instances)),
+            limits,
             idle: Mutex::new(Vec::new()),
-            slots: Arc::new(Semaphore::new(DEFAULT_MAX_INSTANCES)),
+            waiting: AtomicUsize::new(0),
         })
     }
 
@@ -75,16 +103,59 @@ impl SitePool {
         &self.site
     }
 
-    /// Waits for a slot under the site's cap, then lends an idle instance or a new one.
-    pub async fn acquire(&self) -> Result<Lease> {
-        let slot = self
-            .slots
-            .clone()
-            .acquire_owned()
-            .await
-            .context("the site is shutting down")?;
-        let idle = self.idle.lock().expect("pool lock").pop();
-        let instance = match idle {
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn budget(&self) -> &Arc<MemoryBudget> {
+        &self.budget
+    }
+
+    /// Starts the task that drops instances idle for longer than `idle_timeout`; it ends
+    /// with the pool.
+    pub fn start_reaper(self: &Arc<Self>) {
+        let pool: Weak<SitePool> = Arc::downgrade(self);
+        let every = (self.limits.idle_timeout / 2)
+            .clamp(Duration::from_millis(100), Duration::from_secs(10));
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            loop {
+                ticks.tick().await;
+                let Some(pool) = pool.upgrade() else { return };
+                let expired = pool.take_expired();
+                drop(pool);
+                // Stores are dropped outside the lock.
+                drop(expired);
+            }
+        });
+    }
+
+    /// Waits for a slot under the site's cap (within the queue's bounds), then lends an idle
+    /// instance or a new one.
+    pub async fn acquire(&self) -> Result<Lease, Busy> {
+        let slot = match self.slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.limits.queue {
+                    self.waiting.fetch_sub(1, Ordering::AcqRel);
+                    return Err(Busy::QueueFull(self.limits.instances));
+                }
+                let waited = tokio::time::timeout(
+                    self.limits.queue_timeout,
+                    self.slots.clone().acquire_owned(),
+                )
+                .await;
+                self.waiting.fetch_sub(1, Ordering::AcqRel);
+                match waited {
+                    Ok(Ok(slot)) => slot,
+                    Ok(Err(_)) => {
+                        return Err(Busy::Failed(anyhow::anyhow!("the site is shutting down")))
+                    }
+                    Err(_) => return Err(Busy::QueueTimeout(self.limits.queue_timeout)),
+                }
+            }
+        };
+        let instance = match self.take_idle() {
             Some(instance) => instance,
             None => self.instantiate().await?,
         };
@@ -94,7 +165,19 @@ impl SitePool {
         })
     }
 
-    /// Gives an instance back after a request that ended cleanly.
+    /// Prepares a lent instance for one request: its CPU allowance and deadline.
+    pub fn begin(&self, instance: &mut Instance) {
+        let state = instance.store.data_mut();
+        state.cpu_ticks = 0;
+        state.cpu_exceeded = false;
+        state.limiter.refused = false;
+        state.cpu_allowance =
+            (self.limits.cpu_time.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        instance.store.set_epoch_deadline(1);
+    }
+
+    /// Gives an instance back after a request that ended cleanly; it is dropped instead when
+    /// it has served `max_requests` or the site isolates every request.
     pub fn release(&self, lease: Lease) {
         let Lease {
             mut instance,
@@ -102,22 +185,62 @@ impl SitePool {
         } = lease;
         instance.served += 1;
         instance.store.data_mut().request = None;
+        let worn_out = self.limits.max_requests > 0 && instance.served >= self.limits.max_requests;
+        if worn_out || self.limits.isolation == Isolation::Request {
+            return;
+        }
+        instance.idle_since = Instant::now();
         self.idle.lock().expect("pool lock").push(instance);
     }
 
-    async fn instantiate(&self) -> Result<Instance> {
-        let mut store = Store::new(&self.engine, StoreState::new(&self.site, &self.sandbox)?);
+    fn take_idle(&self) -> Option<Instance> {
+        if self.limits.isolation == Isolation::Request {
+            return None;
+        }
+        let mut idle = self.idle.lock().expect("pool lock");
+        while let Some(instance) = idle.pop() {
+            if instance.idle_since.elapsed() < self.limits.idle_timeout {
+                return Some(instance);
+            }
+        }
+        None
+    }
+
+    fn take_expired(&self) -> Vec<Instance> {
+        let mut idle = self.idle.lock().expect("pool lock");
+        let (expired, fresh) = std::mem::take(&mut *idle)
+            .into_iter()
+            .partition(|i: &Instance| i.idle_since.elapsed() >= self.limits.idle_timeout);
+        *idle = fresh;
+        expired
+    }
+
+    async fn instantiate(&self) -> Result<Instance, Busy> {
+        let state = StoreState::new(&self.site, &self.sandbox, &self.budget, self.limits.memory)?;
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store.epoch_deadline_callback(|mut context| {
+            let state = context.data_mut();
+            state.cpu_ticks += 1;
+            if state.cpu_ticks > state.cpu_allowance {
+                state.cpu_exceeded = true;
+                return Err(wasmtime::format_err!("the request ran out of CPU time"));
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
         store.set_epoch_deadline(1);
-        store.epoch_deadline_async_yield_and_update(1);
-        let wsgi = self
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .with_context(|| format!("site `{}`: cannot instantiate the component", self.site))?;
-        Ok(Instance {
-            store,
-            wsgi,
-            served: 0,
-        })
+        match self.pre.instantiate_async(&mut store).await {
+            Ok(wsgi) => Ok(Instance {
+                store,
+                wsgi,
+                served: 0,
+                idle_since: Instant::now(),
+            }),
+            Err(_) if store.data().limiter.refused => Err(Busy::Budget),
+            Err(error) => Err(Busy::Failed(anyhow::Error::from(error).context(format!(
+                "site `{}`: cannot instantiate the component",
+                self.site
+            )))),
+        }
     }
 }

@@ -1,7 +1,12 @@
 //! What each instance's `Store` holds: its WASI context (the only capabilities the guest
 //! has), its resource table, and the I/O of the request it is serving now.
 //!
-//! The WASI context grants read-only directories and the site's own variables, nothing else: the guest standard
+//! The limiter caps each of the instance's memories at the site's `memory` limit and draws
+//! every byte from the site's memory budget; a refused growth is a failed `malloc` for Python
+//! (MemoryError), not a trap. CPU time is counted in epoch ticks spent running guest code.
+//!
+//! The WASI context grants read-only directories, the declared data folders read-write, and
+//! the site's own variables, nothing else: the guest standard
 //! library at `/python` and the site's staged python path at `/0`, `/1`, …, the same paths the
 //! build used. The environment is the site's `app.env` only; no arguments, no network (wasmtime-wasi denies every
 //! socket address unless told otherwise), no stdin; stdout and stderr go to the site's log.
@@ -17,6 +22,9 @@ use wasmtime::error::Context as _;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
+use wasmtime::ResourceLimiter;
+
+use super::budget::{MemoryBudget, Reservation};
 use crate::wsgi::io::RequestIo;
 
 /// What a site's guests are given: read-only folders and the site's own environment.
@@ -28,6 +36,8 @@ pub struct Sandbox {
     pub python_dirs: Vec<PathBuf>,
     /// The site's `app.env`: the guest's whole environment (never the host's).
     pub env: Vec<(String, String)>,
+    /// Host folders mounted read-write at the given guest paths (`app.data`).
+    pub data: Vec<(PathBuf, String)>,
 }
 
 /// The data of one instance's store.
@@ -36,10 +46,55 @@ pub struct StoreState {
     table: ResourceTable,
     /// The request being served, set for the duration of one `handle` call.
     pub request: Option<RequestIo>,
+    pub limiter: MemoryLimiter,
+    /// Epoch ticks the guest has run during the current request, and its allowance.
+    pub cpu_ticks: u64,
+    pub cpu_allowance: u64,
+    /// Set when the current request ran out of CPU time.
+    pub cpu_exceeded: bool,
 }
 
+/// Caps each memory of an instance and charges its growth to the site's budget.
+pub struct MemoryLimiter {
+    cap: u64,
+    held: Reservation,
+    /// Set when a growth was refused since the flag was last cleared.
+    pub refused: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed =
+            desired as u64 <= self.cap && self.held.grow(desired.saturating_sub(current) as u64);
+        self.refused |= !allowed;
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+/// Table elements an instance may have (function references; CPython needs some thousands).
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
 impl StoreState {
-    pub fn new(site: &Arc<str>, sandbox: &Sandbox) -> Result<Self> {
+    pub fn new(
+        site: &Arc<str>,
+        sandbox: &Sandbox,
+        budget: &Arc<MemoryBudget>,
+        memory_cap: u64,
+    ) -> Result<Self> {
         let mut builder = WasiCtx::builder();
         builder.allow_blocking_current_thread(false);
         builder
@@ -48,6 +103,11 @@ impl StoreState {
         for (index, dir) in sandbox.python_dirs.iter().enumerate() {
             builder
                 .preopened_dir(dir, format!("/{index}"), FsPerms::ReadOnly)
+                .with_context(|| format!("cannot mount `{}`", dir.display()))?;
+        }
+        for (dir, guest) in &sandbox.data {
+            builder
+                .preopened_dir(dir, guest, FsPerms::ReadWrite)
                 .with_context(|| format!("cannot mount `{}`", dir.display()))?;
         }
         builder.envs(&sandbox.env);
@@ -59,10 +119,21 @@ impl StoreState {
             site: site.clone(),
             stream: "stderr",
         });
+        let held = budget
+            .try_reserve(0)
+            .expect("an empty reservation always fits");
         Ok(Self {
             wasi: builder.build(),
             table: ResourceTable::new(),
             request: None,
+            limiter: MemoryLimiter {
+                cap: memory_cap,
+                held,
+                refused: false,
+            },
+            cpu_ticks: 0,
+            cpu_allowance: u64::MAX,
+            cpu_exceeded: false,
         })
     }
 }

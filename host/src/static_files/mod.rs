@@ -9,7 +9,7 @@
 //! 3. **Dot-file rule**: a segment starting with `.` (`.git`, `.env`, `.htaccess`) → 404,
 //!    answered here so the app never sees it either; a leading `/.well-known/` is exempt and
 //!    is served when present, else falls through to the app like any other path.
-//! 4. **Open through cap-std** (`open.rs`, in `spawn_blocking`): every access goes through
+//! 4. **Open through cap-std** (`open.rs`, inline): every access goes through
 //!    the root's `cap_std::fs::Dir`, so no `..`, absolute path or symlink leaves the root
 //!    (→ 403). With `disable_symlinks` every component is checked with `symlink_metadata`
 //!    and any symlink → 403. FIFOs, sockets and devices → 403 (opened `O_NONBLOCK` and
@@ -18,11 +18,14 @@
 //!    (`Location` rebuilt from the sanitised segments; query dropped); with it, the first
 //!    existing `index` file is served; none → [`Outcome::NotFound`] (no listings). A
 //!    missing file → [`Outcome::NotFound`].
-//! 6. **Precompressed choice** (`encoding.rs`): when `precompressed` is on, `<file>.br` and
-//!    `<file>.gz` (regular files, same symlink rules) are looked up; the best one the
-//!    client's `Accept-Encoding` accepts with q > 0 (br before gzip on equal q) is served
-//!    with `Content-Encoding`. `Vary: Accept-Encoding` is sent whenever a sibling exists,
-//!    whichever representation is chosen. `Content-Type` comes from the original name;
+//! 6. **Precompressed choice** (`encoding.rs`): when `precompressed` is on, the siblings the
+//!    client's `Accept-Encoding` accepts with q > 0 are looked up, best first (br before
+//!    gzip on equal q), and the first that is a regular file (same symlink rules) is served
+//!    with `Content-Encoding`; a client that accepts neither costs no extra lookup. As
+//!    nginx's `gzip_vary`, `Vary: Accept-Encoding` is sent on every file answer (200, 206,
+//!    304) whenever `precompressed` is on, whether or not a sibling exists, so a cache never
+//!    hands an encoded body to a client that did not ask for it. `Content-Type` comes from
+//!    the original name;
 //!    each representation has its own ETag (suffix `-br`/`-gz`), and ranges apply to the
 //!    bytes actually sent.
 //! 7. **Conditionals** (`conditional.rs`): `If-Match`/`If-Unmodified-Since` failing → 412;
@@ -33,9 +36,20 @@
 //!    200 with the whole file; nothing satisfiable → 416 `Content-Range: bytes */SIZE`.
 //! 9. **Reply** (`reply.rs`): headers (`ETag`, `Last-Modified`, `Accept-Ranges`,
 //!    `Cache-Control`/`Expires` when `expires` is set, exact `Content-Length`) and a body
-//!    streamed in 64 KiB reads, so memory does not grow with file size. HEAD gets the same
+//!    read with `pread` in 64 KiB pieces as hyper asks for them, so memory does not grow
+//!    with file size (a file up to 64 KiB is one read and one frame). HEAD gets the same
 //!    headers and no body. No `Server`/`Date` header is set here.
 //!
+//! ## Blocking file-system calls
+//!
+//! The stats, opens and reads above are plain blocking system calls made inline on the
+//! tokio worker that handles the connection, as nginx does on its event loop without
+//! `aio`. For local files in the page cache each takes a microsecond or so, far less than
+//! a round trip through tokio's blocking pool (two cross-thread wake-ups per call), which
+//! used to cost several times the work itself. The trade-off: on a slow file system (NFS,
+//! a cold spinning disk) a stat or a 64 KiB read stalls every connection of that worker
+//! until it returns, exactly as it stalls an nginx worker. Static roots are expected to be
+//! local; a site on a slow mount should leave its files to the app or a CDN.//!
 //! Methods: GET and HEAD are served. Any other method still gets the 400 of step 1 and the
 //! 404 of step 3 (those paths are never the app's), but otherwise returns
 //! [`Outcome::NotFound`] without touching the file system, even when a file exists at the
@@ -150,25 +164,14 @@ pub async fn serve(root: &StaticRoot, method: &Method, path: &str, headers: &Hea
         return Outcome::NotFound;
     }
 
-    let options = Arc::clone(&root.options);
+    let options = &*root.options;
     let accepted = if options.precompressed {
         encoding::accepted(headers)
     } else {
         Vec::new()
     };
-    let dir = Arc::clone(&root.dir);
-    let joined = tokio::task::spawn_blocking(move || {
-        let lookup = open::lookup(&dir, &request, &options, &accepted);
-        (lookup, request)
-    })
-    .await;
-    let (lookup, request) = match joined {
-        Ok(done) => done,
-        Err(err) => {
-            tracing::error!(%err, "static: lookup task failed");
-            return Outcome::Response(reply::status(StatusCode::INTERNAL_SERVER_ERROR, head));
-        }
-    };
+    // Inline on this worker, like nginx without aio: see "Blocking file-system calls".
+    let lookup = open::lookup(&root.dir, &request, options, &accepted);
 
     let found = match lookup {
         Lookup::Found(found) => found,
@@ -182,7 +185,7 @@ pub async fn serve(root: &StaticRoot, method: &Method, path: &str, headers: &Hea
             return Outcome::Response(reply::status(StatusCode::INTERNAL_SERVER_ERROR, head));
         }
     };
-    Outcome::Response(respond(&root.options, found, headers, head))
+    Outcome::Response(respond(options, found, headers, head))
 }
 
 /// Steps 7–9 for an opened representation.
@@ -201,7 +204,7 @@ fn respond(
             rep.coding.map(|c| c.extension()),
         ),
         coding: rep.coding,
-        vary: found.has_siblings,
+        vary: options.precompressed,
         allow_ranges: options.allow_ranges,
         expires: options.expires,
     };

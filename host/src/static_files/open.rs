@@ -1,7 +1,8 @@
-//! Steps 4–6 of the pipeline, all on the cap-std `Dir` of the static root (blocking calls:
-//! [`lookup`] runs inside `spawn_blocking`): stat the target with the symlink rules,
-//! resolve a directory to its index file, pick a precompressed sibling, and open the
-//! chosen representation without ever blocking on a FIFO or device.
+//! Steps 4–6 of the pipeline, all on the cap-std `Dir` of the static root: stat the target
+//! with the symlink rules, resolve a directory to its index file, pick a precompressed
+//! sibling, and open the chosen representation without ever blocking on a FIFO or device.
+//! These are blocking calls, made inline on the calling (tokio worker) thread: see "Blocking
+//! file-system calls" in the module documentation of `static_files`.
 //!
 //! cap-std refuses any `..`, absolute path or symlink that would lead outside the root
 //! (`PermissionDenied`, "a path led outside of the filesystem"). With `disable_symlinks`
@@ -36,8 +37,6 @@ pub struct Found {
     /// Path of the original file inside the root (MIME type comes from its name).
     pub original: PathBuf,
     pub representation: Representation,
-    /// Whether any precompressed sibling exists, so the answer varies on Accept-Encoding.
-    pub has_siblings: bool,
 }
 
 /// What the root holds for a sanitised path.
@@ -113,24 +112,19 @@ pub fn lookup(
         return Lookup::Missing;
     }
 
-    let mut siblings: Vec<(Coding, PathBuf)> = Vec::new();
+    // Only the siblings the client accepts are looked up (best first), so a client that
+    // accepts neither coding costs no extra stat.
     if options.precompressed {
-        for coding in Coding::ALL {
+        for &coding in accepted {
             let sibling = sibling_path(&target, coding);
-            if matches!(stat(dir, &sibling, options.disable_symlinks), Ok(m) if m.is_file()) {
-                siblings.push((coding, sibling));
+            if !matches!(stat(dir, &sibling, options.disable_symlinks), Ok(m) if m.is_file()) {
+                continue;
             }
-        }
-    }
-    let has_siblings = !siblings.is_empty();
-    for wanted in accepted {
-        if let Some((coding, sibling)) = siblings.iter().find(|(c, _)| c == wanted) {
             // A sibling that vanished or changed kind since the stat is just skipped.
-            if let Ok(representation) = open_regular(dir, sibling, Some(*coding)) {
+            if let Ok(representation) = open_regular(dir, &sibling, Some(coding)) {
                 return Lookup::Found(Found {
                     original: target,
                     representation,
-                    has_siblings,
                 });
             }
         }
@@ -139,7 +133,6 @@ pub fn lookup(
         Ok(representation) => Lookup::Found(Found {
             original: target,
             representation,
-            has_siblings,
         }),
         Err(miss) => miss.into(),
     }

@@ -1,15 +1,19 @@
 //! Step 9 of the pipeline: build the response — representation headers, the 200/206/304/
 //! 412/416/301 and error answers, and the streaming file body.
 //!
-//! Bodies stream the file in [`CHUNK`]-byte reads through a `tokio::fs::File`, so memory per
-//! download stays bounded whatever the file size. Every response with a body carries an
+//! Bodies read the file in pieces of at most [`CHUNK`] bytes with `pread`, one piece each time
+//! hyper polls for the next frame (inline on the worker: see the module documentation of
+//! `static_files`), so memory per download stays bounded whatever the file size: hyper only
+//! asks for more once its write buffer has room. Every response with a body carries an
 //! exact `Content-Length` (HEAD gets the same header and no body); a file that shrinks
 //! while it is sent ends the body with an error, so hyper cuts the connection instead of
 //! sending a short, well-framed response. No `Server` or `Date` header is set here.
 
 use std::collections::VecDeque;
-use std::io::SeekFrom;
+use std::os::unix::fs::FileExt as _;
 use std::path::Path;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
@@ -19,9 +23,9 @@ use http::header::{
 };
 use http::response::Builder;
 use http::{HeaderValue, Response, StatusCode};
-use http_body_util::{BodyExt, StreamBody};
+use http_body::SizeHint;
+use http_body_util::BodyExt;
 use hyper::body::Frame;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::conditional::Validators;
 use super::encoding::Coding;
@@ -253,50 +257,97 @@ enum Piece {
     File { start: u64, len: u64 },
 }
 
-/// The state of a streaming body: the file and what is left to send.
-struct Reader {
-    file: tokio::fs::File,
-    /// Where the file's cursor is, to skip a seek when the next piece starts there.
-    position: u64,
+/// A body that sends its pieces, reading the file parts [`CHUNK`] bytes at a time with
+/// `pread` (so no cursor is shared or moved) each time it is polled.
+struct FileBody {
+    file: std::fs::File,
     pieces: VecDeque<Piece>,
+    /// Bytes still to send: the sum of the pieces' lengths.
+    remaining: u64,
 }
 
-/// A body that sends `pieces`, reading the file parts [`CHUNK`] bytes at a time.
+/// The body for `pieces` of `file`.
 fn stream(file: std::fs::File, pieces: Vec<Piece>) -> Body {
-    let reader = Reader {
-        file: tokio::fs::File::from_std(file),
-        position: 0,
+    let remaining = pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Bytes(b) => b.len() as u64,
+            Piece::File { len, .. } => *len,
+        })
+        .sum();
+    FileBody {
+        file,
         pieces: pieces.into(),
-    };
-    let frames = futures_util::stream::try_unfold(reader, next_frame);
-    StreamBody::new(frames).boxed_unsync()
+        remaining,
+    }
+    .boxed_unsync()
 }
 
-async fn next_frame(mut reader: Reader) -> Result<Option<(Frame<Bytes>, Reader)>, BodyError> {
-    loop {
-        let (start, len) = match reader.pieces.pop_front() {
-            None => return Ok(None),
-            Some(Piece::Bytes(bytes)) => return Ok(Some((Frame::data(bytes), reader))),
-            Some(Piece::File { len: 0, .. }) => continue,
-            Some(Piece::File { start, len }) => (start, len),
-        };
-        if reader.position != start {
-            reader.file.seek(SeekFrom::Start(start)).await?;
-            reader.position = start;
+impl FileBody {
+    fn next_frame(&mut self) -> Result<Option<Bytes>, BodyError> {
+        loop {
+            let (start, len) = match self.pieces.pop_front() {
+                None => return Ok(None),
+                Some(Piece::Bytes(bytes)) => {
+                    self.remaining -= bytes.len() as u64;
+                    return Ok(Some(bytes));
+                }
+                Some(Piece::File { len: 0, .. }) => continue,
+                Some(Piece::File { start, len }) => (start, len),
+            };
+            let mut buf = BytesMut::zeroed(len.min(CHUNK) as usize);
+            let read = loop {
+                match self.file.read_at(&mut buf, start) {
+                    Ok(read) => break read,
+                    Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(err) => return Err(self.fail(err.into())),
+                }
+            };
+            if read == 0 {
+                return Err(self.fail("static file shrank while it was being sent".into()));
+            }
+            buf.truncate(read);
+            let read = read as u64;
+            self.remaining -= read;
+            if read < len {
+                self.pieces.push_front(Piece::File {
+                    start: start + read,
+                    len: len - read,
+                });
+            }
+            return Ok(Some(buf.freeze()));
         }
-        let want = len.min(CHUNK);
-        let mut buf = BytesMut::with_capacity(want as usize);
-        let read = (&mut reader.file).take(want).read_buf(&mut buf).await? as u64;
-        if read == 0 {
-            return Err("static file shrank while it was being sent".into());
-        }
-        reader.position += read;
-        if read < len {
-            reader.pieces.push_front(Piece::File {
-                start: start + read,
-                len: len - read,
-            });
-        }
-        return Ok(Some((Frame::data(buf.freeze()), reader)));
+    }
+
+    /// Drops what is left, so the body ends after the error.
+    fn fail(&mut self, err: BodyError) -> BodyError {
+        self.pieces.clear();
+        self.remaining = 0;
+        err
+    }
+}
+
+impl http_body::Body for FileBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        Poll::Ready(
+            self.get_mut()
+                .next_frame()
+                .map(|d| d.map(Frame::data))
+                .transpose(),
+        )
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
     }
 }

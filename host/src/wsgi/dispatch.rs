@@ -2,22 +2,32 @@
 //!
 //! The guest runs in its own task: the response is returned as soon as the guest sends its
 //! headers, and its body streams from the guest's `write` calls while the app keeps running.
-//! If the app fails before its headers, the client gets a plain 500; after them, the
-//! connection is cut so a half response never looks whole. The reason and traceback are in
-//! the log, tagged with site and request id. A trapped instance is thrown away.
+//! Failures map to statuses here, for this request only:
+//! - no instance: queue full or timed out, or the site's memory budget full → 503 with
+//!   `Retry-After`;
+//! - the request's wall-clock `request_timeout` or its `cpu_time` ran out → 504;
+//! - the app raised, returned a bad head, or the instance trapped → 500.
+//!
+//! After the headers went out, a failure cuts the connection instead, so a half response
+//! never looks whole. The reason and any traceback are in the log, tagged with site and
+//! request id. An instance that trapped, timed out or ran out of memory is thrown away.
 
 use std::sync::Arc;
 
-use http::{Response, StatusCode};
-use tokio::sync::{mpsc, oneshot};
+use http::{header, HeaderValue, Response, StatusCode};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use super::io::{Head, RequestBody, RequestIo};
+use super::io::{Failure, Head, RequestBody, RequestIo, ResponseSink};
 use crate::body::{self, Body};
+use crate::config::Isolation;
 use crate::pages;
+use crate::runtime::budget::Reservation;
+use crate::runtime::pool::{Busy, Lease};
 use crate::runtime::SitePool;
 
-/// Response chunks buffered between the guest and a slow client before `write` waits.
-const BUFFERED_CHUNKS: usize = 16;
+/// Response chunks queued between the guest and the client (their bytes are bounded by the
+/// site's `write_buffer` separately).
+const QUEUED_CHUNKS: usize = 64;
 
 /// One request, ready for the guest.
 pub struct AppRequest {
@@ -26,20 +36,30 @@ pub struct AppRequest {
     pub body: RequestBody,
     /// A HEAD request: the app runs, its body is not sent.
     pub head_only: bool,
+    /// The site's budget held for the buffered request body, until the request ends.
+    pub body_reservation: Option<Reservation>,
 }
 
 /// Runs `request` on an instance of the site and answers with what the app produced.
 pub async fn dispatch(pool: Arc<SitePool>, request: AppRequest) -> Response<Body> {
     let (head_sender, head_receiver) = oneshot::channel();
-    let (chunk_sender, chunk_receiver) = mpsc::channel(BUFFERED_CHUNKS);
-    tokio::spawn(run(pool, request, head_sender, chunk_sender));
+    let (chunk_sender, chunk_receiver) = mpsc::channel(QUEUED_CHUNKS);
+    let write_buffer = pool.limits().write_buffer;
+    let sink = ResponseSink {
+        head: head_sender,
+        chunks: chunk_sender,
+        space: Arc::new(Semaphore::new(write_buffer.min(u32::MAX as u64) as usize)),
+        write_buffer,
+        budget: pool.budget().clone(),
+    };
+    tokio::spawn(run(pool, request, sink));
     match head_receiver.await {
-        Ok(Head {
+        Ok(Ok(Head {
             status,
             reason,
             headers,
             body: whole,
-        }) => {
+        })) => {
             let body = match whole {
                 Some(bytes) => body::full(bytes),
                 None => body::channel(chunk_receiver),
@@ -52,64 +72,126 @@ pub async fn dispatch(pool: Arc<SitePool>, request: AppRequest) -> Response<Body
             }
             response
         }
-        // The guest ended without headers; `run` logged why.
+        Ok(Err(Failure {
+            status,
+            retry_after,
+        })) => {
+            let mut response = pages::error(status);
+            if let Some(seconds) = retry_after {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            response
+        }
+        // The task ended without a word; it logged why.
         Err(_) => pages::error(StatusCode::INTERNAL_SERVER_ERROR),
     }
 }
 
-async fn run(
-    pool: Arc<SitePool>,
-    request: AppRequest,
-    head: oneshot::Sender<Head>,
-    chunks: mpsc::Sender<Result<hyper::body::Frame<bytes::Bytes>, crate::body::BodyError>>,
-) {
+/// How a call ended, as far as the pool and the client are concerned.
+enum Ending {
+    Clean,
+    /// The app failed; the instance is still sound.
+    AppError(String),
+    /// The instance must be thrown away; the status for a client that has no head yet.
+    Broken(StatusCode, String),
+}
+
+async fn run(pool: Arc<SitePool>, mut request: AppRequest, sink: ResponseSink) {
     let site = pool.site().clone();
     let id = request.request_id;
     let mut lease = match pool.acquire().await {
         Ok(lease) => lease,
-        Err(error) => {
-            tracing::error!(site = %site, request = id, "no instance for the request: {error:#}");
+        Err(busy) => {
+            let (status, retry_after) = match &busy {
+                Busy::Failed(_) => (StatusCode::INTERNAL_SERVER_ERROR, None),
+                Busy::QueueFull(_) | Busy::QueueTimeout(_) | Busy::Budget => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Some(pool.limits().queue_timeout.as_secs().max(1)),
+                ),
+            };
+            tracing::warn!(site = %site, request = id, "no instance for the request: {busy:#}");
+            let _ = sink.head.send(Err(Failure {
+                status,
+                retry_after,
+            }));
             return;
         }
     };
-    let io = RequestIo::new(
-        site.clone(),
-        id,
-        request.body,
-        request.head_only,
-        head,
-        chunks,
-    );
+    if pool.limits().isolation == Isolation::Request {
+        request.environ.push(("wsgi.run_once".into(), "1".into()));
+    }
+    pool.begin(&mut lease.instance);
+    let io = RequestIo::new(site.clone(), id, request.body, request.head_only, sink);
+    let ending = call(&pool, &mut lease, io, &request.environ).await;
+    let io = lease.instance.store.data_mut().request.take();
+    drop(request.body_reservation);
+    let Some(mut io) = io else { return };
+    let (reason, status, keep) = match ending {
+        Ending::Clean => {
+            pool.release(lease);
+            return;
+        }
+        Ending::AppError(reason) => (reason, StatusCode::INTERNAL_SERVER_ERROR, true),
+        Ending::Broken(status, reason) => (reason, status, false),
+    };
+    if io.client_gone() {
+        tracing::info!(site = %site, request = id, "request ended early: {reason}");
+    } else {
+        tracing::error!(site = %site, request = id, status = status.as_u16(), "request failed: {reason}");
+    }
+    match io.take_head() {
+        Some(head) => {
+            let _ = head.send(Err(Failure {
+                status,
+                retry_after: None,
+            }));
+        }
+        None => io.abort(&reason),
+    }
+    if keep {
+        pool.release(lease);
+    }
+}
+
+/// Calls the guest under the site's deadlines and says how it ended.
+async fn call(
+    pool: &SitePool,
+    lease: &mut Lease,
+    io: RequestIo,
+    environ: &[(String, String)],
+) -> Ending {
     let instance = &mut lease.instance;
     instance.store.data_mut().request = Some(io);
-    let result = instance
-        .wsgi
-        .call_handle(&mut instance.store, &request.environ)
-        .await;
-    let io = instance
-        .store
-        .data_mut()
-        .request
-        .take()
-        .expect("the request I/O stays set during a call");
+    let timeout = pool.limits().request_timeout;
+    let result = tokio::time::timeout(
+        timeout,
+        instance.wsgi.call_handle(&mut instance.store, environ),
+    )
+    .await;
+    let state = instance.store.data();
     match result {
-        Ok(Ok(())) => pool.release(lease),
-        Ok(Err(reason)) => {
-            if io.head_sent() {
-                io.abort(&reason);
-            }
-            if io.client_gone() {
-                tracing::info!(site = %site, request = id, "request ended early: {reason}");
-            } else {
-                tracing::error!(site = %site, request = id, "app failed: {reason}");
-            }
-            pool.release(lease);
-        }
-        Err(trap) => {
-            if io.head_sent() {
-                io.abort("the instance trapped");
-            }
-            tracing::error!(site = %site, request = id, "instance trapped and was discarded: {trap:?}");
-        }
+        Err(_) => Ending::Broken(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!("the request ran past its request_timeout of {timeout:?}; instance discarded"),
+        ),
+        Ok(Err(_)) if state.cpu_exceeded => Ending::Broken(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "the request ran out of its cpu_time of {:?}; instance discarded",
+                pool.limits().cpu_time
+            ),
+        ),
+        Ok(Err(trap)) => Ending::Broken(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the instance trapped and was discarded: {trap:?}"),
+        ),
+        Ok(Ok(Err(reason))) if state.limiter.refused => Ending::Broken(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{reason} (the instance reached its memory limit; instance discarded)"),
+        ),
+        Ok(Ok(Err(reason))) => Ending::AppError(reason),
+        Ok(Ok(Ok(()))) => Ending::Clean,
     }
 }

@@ -1,23 +1,27 @@
 //! The host side of one request's I/O: the guest's `read-body`, `send-headers`, `write` and
 //! `log` calls land here.
 //!
-//! The request body is pulled from the client only when the app reads (wsgi.input), a piece
-//! at a time. The response goes out through a small bounded channel into the hyper response
-//! body: a slow client fills it and the guest waits in `write` (backpressure, no spinning);
-//! a client that went away makes `write` fail so the app stops and its `close()` runs.
+//! The request body is handed to the app as it reads (wsgi.input), a piece at a time. The
+//! response goes out through a channel into the hyper response body that holds at most the
+//! site's `write_buffer` bytes, each charged to the site's memory budget until it is sent: a
+//! slow client fills it and the guest waits in `write` (backpressure, no spinning); a client
+//! that went away makes `write` fail so the app stops and its `close()` runs.
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Frame;
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
 
-use crate::body::BodyError;
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+
+use crate::body::Sent;
 use crate::runtime::bindings::host;
+use crate::runtime::budget::{MemoryBudget, Reservation};
 use crate::runtime::store::StoreState;
 
 /// The request body as the app sees it (hyper's `Incoming`, boxed).
-pub type RequestBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BodyError>;
+pub type RequestBody = http_body_util::combinators::UnsyncBoxBody<Bytes, crate::body::BodyError>;
 
 /// The most bytes one `read-body` call returns, whatever the guest asks for.
 const MAX_READ: usize = 1024 * 1024;
@@ -31,6 +35,30 @@ pub struct Head {
     pub body: Option<Bytes>,
 }
 
+/// Why a request has no head from the guest: the status the client gets instead.
+#[derive(Debug, Clone, Copy)]
+pub struct Failure {
+    pub status: StatusCode,
+    /// Seconds for a `Retry-After` header (overload).
+    pub retry_after: Option<u64>,
+}
+
+/// What the dispatcher hears before any body: the guest's head, or a failure.
+pub type Reply = Result<Head, Failure>;
+
+/// What a buffered response chunk holds until it leaves for the client.
+pub type Held = (OwnedSemaphorePermit, Reservation);
+
+/// Where the response goes: the dispatcher's channels and the limits on buffering.
+pub struct ResponseSink {
+    pub head: oneshot::Sender<Reply>,
+    pub chunks: mpsc::Sender<Sent<Held>>,
+    /// Free bytes of the `write_buffer`.
+    pub space: Arc<Semaphore>,
+    pub write_buffer: u64,
+    pub budget: Arc<MemoryBudget>,
+}
+
 /// The I/O state of the request an instance is serving.
 pub struct RequestIo {
     /// Site and request id, for log lines.
@@ -39,8 +67,11 @@ pub struct RequestIo {
     body: RequestBody,
     pending: Bytes,
     body_done: bool,
-    head: Option<oneshot::Sender<Head>>,
-    chunks: mpsc::Sender<Result<Frame<Bytes>, BodyError>>,
+    head: Option<oneshot::Sender<Reply>>,
+    chunks: mpsc::Sender<Sent<Held>>,
+    space: Arc<Semaphore>,
+    write_buffer: u64,
+    budget: Arc<MemoryBudget>,
     /// HEAD requests run the app as GET would, but its body bytes are dropped.
     discard_body: bool,
 }
@@ -51,8 +82,7 @@ impl RequestIo {
         request_id: u64,
         body: RequestBody,
         discard_body: bool,
-        head: oneshot::Sender<Head>,
-        chunks: mpsc::Sender<Result<Frame<Bytes>, BodyError>>,
+        sink: ResponseSink,
     ) -> Self {
         Self {
             site,
@@ -60,10 +90,18 @@ impl RequestIo {
             body,
             pending: Bytes::new(),
             body_done: false,
-            head: Some(head),
-            chunks,
+            head: Some(sink.head),
+            chunks: sink.chunks,
+            space: sink.space,
+            write_buffer: sink.write_buffer,
+            budget: sink.budget,
             discard_body,
         }
+    }
+
+    /// The head channel, when the guest has not sent its head: the caller answers instead.
+    pub fn take_head(&mut self) -> Option<oneshot::Sender<Reply>> {
+        self.head.take()
     }
 
     /// Whether the guest has sent its status and headers.
@@ -95,7 +133,7 @@ impl RequestIo {
             Ok(mut head) => {
                 head.body = body;
                 // The dispatcher may be gone (client disconnected); later calls report that.
-                let _ = sender.send(head);
+                let _ = sender.send(Ok(head));
                 Ok(())
             }
             Err(reason) => {
@@ -170,7 +208,22 @@ impl host::Host for StoreState {
         if chunk.is_empty() || io.discard_body {
             return Ok(Ok(()));
         }
-        match io.chunks.send(Ok(Frame::data(Bytes::from(chunk)))).await {
+        if io.chunks.is_closed() {
+            return Ok(Err("the client went away".into()));
+        }
+        // Wait for room in the write buffer (a chunk larger than the buffer takes all of it).
+        let room = (chunk.len() as u64).min(io.write_buffer) as u32;
+        let Ok(space) = io.space.clone().acquire_many_owned(room).await else {
+            return Ok(Err("the response was closed".into()));
+        };
+        let Some(held) = io.budget.try_reserve(chunk.len() as u64) else {
+            return Ok(Err("the site's memory budget is full".into()));
+        };
+        match io
+            .chunks
+            .send(Ok((Frame::data(Bytes::from(chunk)), (space, held))))
+            .await
+        {
             Ok(()) => Ok(Ok(())),
             Err(_) => Ok(Err("the client went away".into())),
         }
