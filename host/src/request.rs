@@ -1,6 +1,6 @@
 //! The path of one request, after hyper has parsed it:
 //!
-//! 1. **Checks** (`front::checks`): the head alone: Host present and single, request-target
+//! 1. **Checks** (`front::sniff`, `front::checks`): the head alone: Host present and single, request-target
 //!    form, framing headers (no CL+TE, one Content-Length, TE ending in `chunked`), sizes
 //!    → 400/405/414/431/501, and the connection is closed.
 //! 2. **Router**: the request target's authority (absolute form, HTTP/2 `:authority`) wins
@@ -29,6 +29,7 @@ use crate::body::{self, Body, BodyError};
 use crate::config::{AppConfig, FrontConfig, ServerConfig, UnknownHost};
 use crate::front::checks::{self, Target};
 use crate::front::request_body::{self, BodyLimits};
+use crate::front::sniff::Mark;
 use crate::front::{forwarded, Refusal};
 use crate::pages;
 use crate::router::Router;
@@ -78,13 +79,18 @@ impl App {
         &self.connections
     }
 
-    /// Answers one request that arrived on a connection from `peer` to `local`.
+    /// Answers one request that arrived on a connection from `peer` to `local`; `mark` says
+    /// when the connection's raw bytes showed ambiguous framing (`front::sniff`).
     pub async fn handle(
         &self,
         request: Request<Incoming>,
         peer: SocketAddr,
         local: SocketAddr,
+        mark: &Mark,
     ) -> Result<Response<Body>, NoSite> {
+        if let Some(reason) = mark.get() {
+            return Ok(Refusal::bad_request(*reason).respond(peer, None));
+        }
         let target = match checks::check(&request) {
             Ok(target) => target,
             Err(refusal) => return Ok(refusal.respond(peer, None)),

@@ -27,6 +27,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::front::checks::MAX_HEAD;
+use crate::front::sniff::Sniffed;
 use crate::request::App;
 
 /// How long in-flight requests may run on after a shutdown signal.
@@ -74,9 +75,10 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
         let _ = stream.set_nodelay(true);
         let local = stream.local_addr().ok().or(local).unwrap_or(peer);
         let app = app.clone();
+        let (stream, mark) = Sniffed::new(stream);
         let service = service_fn(move |request| {
-            let app = app.clone();
-            async move { app.handle(request, peer, local).await }
+            let (app, mark) = (app.clone(), mark.clone());
+            async move { app.handle(request, peer, local, &mark).await }
         });
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)

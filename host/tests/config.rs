@@ -220,7 +220,7 @@ fn config_keys_are_named_however_the_toml_spells_them() {
     site(
         &layout,
         "table",
-        "server_names = [\"l.test\"]\n[static]\nroot = \"public\"\n[limits]\nmemory = \"1\"\n",
+        "server_names = [\"l.test\"]\n[static]\nroot = \"public\"\n[limit]\nmemory = \"1GiB\"\n",
     );
     site(
         &layout,
@@ -231,6 +231,16 @@ fn config_keys_are_named_however_the_toml_spells_them() {
         &layout,
         "toplevel",
         "server_name = \"x.test\"\n[static]\nroot = \"public\"\n",
+    );
+    site(
+        &layout,
+        "limits",
+        "server_names = [\"m.test\"]\n[static]\nroot = \"public\"\n[limits]\nmax_bdy = \"1MiB\"\n",
+    );
+    site(
+        &layout,
+        "small",
+        "server_names = [\"sm.test\"]\n[static]\nroot = \"public\"\n[limits]\nmemory = \"1\"\n",
     );
     site(&layout, "notables", "server_names = [\"n.test\"]\n");
     let out = check(&layout, None);
@@ -245,10 +255,16 @@ fn config_keys_are_named_however_the_toml_spells_them() {
         "static.expire",
         "unknown field `expire`",
     );
+    assert_names(&error_for(&out, "table"), "limit", "unknown field `limit`");
     assert_names(
-        &error_for(&out, "table"),
-        "limits",
-        "unknown field `limits`",
+        &error_for(&out, "limits"),
+        "limits.max_bdy",
+        "unknown field `max_bdy`",
+    );
+    assert_names(
+        &error_for(&out, "small"),
+        "limits.memory",
+        "below the minimum",
     );
     assert_names(
         &error_for(&out, "subtable"),

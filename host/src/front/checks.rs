@@ -15,7 +15,8 @@
 //!    authority (absolute form, HTTP/2 `:authority`) wins over `Host`.
 //! 6. Framing: `Content-Length` twice (even with equal values: RFC 9110 lets a server merge
 //!    identical ones, we take the strict answer), or not plain digits → 400; together with
-//!    `Transfer-Encoding` → 400; `Transfer-Encoding` must end with one `chunked` (400), and
+//!    `Transfer-Encoding` → 400 (on HTTP/1 hyper hides both cases, so `sniff` catches them
+//!    on the raw bytes; these checks cover what reaches us anyway); `Transfer-Encoding` must end with one `chunked` (400), and
 //!    codings other than `chunked` (and the no-op `identity`) are not implemented → 501.
 //! 7. `Content-Type` twice → 400.
 

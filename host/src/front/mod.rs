@@ -2,6 +2,8 @@
 //! header timeout and head size; everything it leaves to the server is here, in the order
 //! `request.rs` applies it:
 //!
+//! 0. [`sniff`]: a watch on the raw bytes for the ambiguous framing hyper smooths over
+//!    (duplicate `Content-Length`, `Content-Length` with `Transfer-Encoding`) → 400.
 //! 1. [`checks`]: the head alone (Host, request-target form, framing headers, line sizes)
 //!    → 400/405/414/431/501 before any site is chosen.
 //! 2. [`request_body`]: once a request is bound for a site's app, its body is read whole,
@@ -16,6 +18,7 @@
 pub mod checks;
 pub mod forwarded;
 pub mod request_body;
+pub mod sniff;
 
 use std::net::SocketAddr;
 

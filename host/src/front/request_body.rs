@@ -197,7 +197,7 @@ mod tests {
         let read = read(body, None, &limits(1000), &budget).await.unwrap();
         assert_eq!(&read.bytes[..], b"hello world");
         assert!(
-            budget.try_reserve((1 << 20) - 999).is_some(),
+            budget.try_reserve((1 << 20) - 1000).is_some(),
             "at most max_body held"
         );
         assert!(

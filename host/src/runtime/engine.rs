@@ -15,7 +15,7 @@ use wasmtime::error::Context as _;
 use wasmtime::{Config, Engine};
 
 /// How often the epoch advances: the longest a guest runs before yielding to tokio.
-pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Makes the engine and starts the thread that advances its epoch.
 pub fn create_engine() -> Result<Engine> {

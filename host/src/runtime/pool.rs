@@ -226,7 +226,13 @@ impl SitePool {
                 state.cpu_exceeded = true;
                 return Err(wasmtime::format_err!("the request ran out of CPU time"));
             }
-            Ok(UpdateDeadline::Yield(1))
+            // tokio's own yield defers the wake-up until the scheduler has polled for I/O,
+            // so a busy guest cannot keep other connections waiting (a plain re-wake would
+            // put it straight back in the worker's LIFO slot).
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            ))
         });
         store.set_epoch_deadline(1);
         match self.pre.instantiate_async(&mut store).await {

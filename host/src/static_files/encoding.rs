@@ -12,9 +12,6 @@ pub enum Coding {
 }
 
 impl Coding {
-    /// Both codings, in the order preferred when the client weighs them equally.
-    pub const ALL: [Coding; 2] = [Coding::Brotli, Coding::Gzip];
-
     /// The sibling's file-name suffix.
     pub fn extension(self) -> &'static str {
         match self {

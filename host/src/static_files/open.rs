@@ -1,6 +1,7 @@
-//! Steps 4–6 of the pipeline, all on the cap-std `Dir` of the static root: stat the target
-//! with the symlink rules, resolve a directory to its index file, pick a precompressed
-//! sibling, and open the chosen representation without ever blocking on a FIFO or device.
+//! Steps 4–6 of the pipeline, all on the cap-std `Dir` of the static root: open the target
+//! with the symlink rules and tell what it is from `fstat` on the descriptor (as nginx
+//! does), resolve a directory to its index file, and pick a precompressed sibling, without
+//! ever blocking on a FIFO or device (opened `O_NONBLOCK`, then refused).
 //! These are blocking calls, made inline on the calling (tokio worker) thread: see "Blocking
 //! file-system calls" in the module documentation of `static_files`.
 //!
@@ -9,12 +10,16 @@
 //! every component is also checked with `symlink_metadata`, so a symlink inside the root is
 //! refused too (there is a window between that check and the open in which a symlink
 //! swapped in would be followed, but cap-std still keeps it inside the root).
+//!
+//! Because the kind of a path is learnt by opening it, a FIFO, socket or device inside the
+//! root is opened (non-blocking, no controlling terminal) before it is refused, as nginx
+//! does; the file served is always the very descriptor that `fstat` checked.
 
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use cap_std::fs::{Dir, Metadata, OpenOptions};
+use cap_std::fs::{Dir, OpenOptions};
 
 use super::encoding::Coding;
 use super::path::RequestPath;
@@ -60,13 +65,21 @@ enum Miss {
     Failed(io::Error),
 }
 
+/// Whether `err` just means "no such file" (the app gets the request).
+fn is_missing(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::NotFound
+            | io::ErrorKind::NotADirectory
+            | io::ErrorKind::InvalidFilename
+            | io::ErrorKind::InvalidInput
+    )
+}
+
 impl From<io::Error> for Miss {
     fn from(err: io::Error) -> Self {
         match err.kind() {
-            io::ErrorKind::NotFound
-            | io::ErrorKind::NotADirectory
-            | io::ErrorKind::InvalidFilename
-            | io::ErrorKind::InvalidInput => Miss::Missing,
+            _ if is_missing(&err) => Miss::Missing,
             io::ErrorKind::PermissionDenied => Miss::Forbidden,
             // `ErrorKind::FilesystemLoop` is unstable: a symlink loop is matched by errno.
             _ if err.raw_os_error().is_some_and(|code| code == libc::ELOOP) => Miss::Forbidden,
@@ -85,6 +98,15 @@ impl From<Miss> for Lookup {
     }
 }
 
+/// What opening a path found.
+enum Opened {
+    /// A regular file, opened and checked with `fstat` on its descriptor.
+    File(Representation),
+    Dir,
+    /// A FIFO, socket or device: never served.
+    Other,
+}
+
 /// Finds and opens the representation to serve for `path`.
 pub fn lookup(
     dir: &Dir,
@@ -92,36 +114,34 @@ pub fn lookup(
     options: &StaticOptions,
     accepted: &[Coding],
 ) -> Lookup {
+    let no_symlinks = options.disable_symlinks;
     let mut target = path.relative();
-    let meta = match stat(dir, &target, options.disable_symlinks) {
-        Ok(meta) => meta,
+    let original = match open(dir, &target, no_symlinks) {
+        Ok(Opened::File(_)) if path.trailing_slash => {
+            // `/file.txt/` names no file (the OS would say ENOTDIR).
+            return Lookup::Missing;
+        }
+        Ok(Opened::File(representation)) => representation,
+        Ok(Opened::Other) => return Lookup::Forbidden,
+        Ok(Opened::Dir) if !path.trailing_slash => return Lookup::Redirect,
+        Ok(Opened::Dir) => match find_index(dir, &target, options) {
+            Ok((index, representation)) => {
+                target = index;
+                representation
+            }
+            Err(miss) => return miss.into(),
+        },
         Err(miss) => return miss.into(),
     };
-    if meta.is_dir() {
-        if !path.trailing_slash {
-            return Lookup::Redirect;
-        }
-        match find_index(dir, &target, options) {
-            Ok(index) => target = index,
-            Err(miss) => return miss.into(),
-        }
-    } else if !meta.is_file() {
-        return Lookup::Forbidden;
-    } else if path.trailing_slash {
-        // `/file.txt/` names no file (the OS would say ENOTDIR).
-        return Lookup::Missing;
-    }
 
     // Only the siblings the client accepts are looked up (best first), so a client that
-    // accepts neither coding costs no extra stat.
+    // accepts neither coding costs no extra lookup. A sibling that is missing, refused or
+    // not a regular file is just skipped.
     if options.precompressed {
         for &coding in accepted {
             let sibling = sibling_path(&target, coding);
-            if !matches!(stat(dir, &sibling, options.disable_symlinks), Ok(m) if m.is_file()) {
-                continue;
-            }
-            // A sibling that vanished or changed kind since the stat is just skipped.
-            if let Ok(representation) = open_regular(dir, &sibling, Some(coding)) {
+            if let Ok(Opened::File(mut representation)) = open(dir, &sibling, no_symlinks) {
+                representation.coding = Some(coding);
                 return Lookup::Found(Found {
                     original: target,
                     representation,
@@ -129,39 +149,85 @@ pub fn lookup(
             }
         }
     }
-    match open_regular(dir, &target, None) {
-        Ok(representation) => Lookup::Found(Found {
-            original: target,
-            representation,
-        }),
-        Err(miss) => miss.into(),
-    }
+    Lookup::Found(Found {
+        original: target,
+        representation: original,
+    })
 }
 
-/// Metadata of `rel` (following symlinks that stay inside the root), after refusing any
-/// symlink component when `no_symlinks` is set.
-fn stat(dir: &Dir, rel: &Path, no_symlinks: bool) -> Result<Metadata, Miss> {
+/// Opens `rel` (following symlinks that stay inside the root) after refusing any symlink
+/// component when `no_symlinks` is set, and tells what it is from `fstat` on the opened
+/// descriptor. Open-then-`fstat` is one lookup instead of stat-then-open, and what is
+/// served is always what was checked.
+///
+/// The open is `O_NONBLOCK` (a FIFO opens at once, then is refused). Any failure other than
+/// "not found" is settled by a plain cap-std stat instead, so that e.g. a directory we may
+/// search but not read still gets its redirect or index, and every error maps as before.
+fn open(dir: &Dir, rel: &Path, no_symlinks: bool) -> Result<Opened, Miss> {
     if rel.as_os_str().is_empty() {
-        return Ok(dir.dir_metadata()?);
+        return if dir.dir_metadata()?.is_dir() {
+            Ok(Opened::Dir)
+        } else {
+            Err(Miss::Forbidden)
+        };
     }
     if no_symlinks {
-        let mut prefix = PathBuf::new();
-        for component in rel.components() {
-            prefix.push(component);
-            if dir.symlink_metadata(&prefix)?.is_symlink() {
-                return Err(Miss::Forbidden);
-            }
-        }
+        check_no_symlinks(dir, rel)?;
     }
-    Ok(dir.metadata(rel)?)
+    let file = match dir.open_with(rel, &read_options()) {
+        Ok(file) => file,
+        Err(err) if is_missing(&err) => return Err(Miss::Missing),
+        Err(err) => {
+            // Not a plain miss: ask stat what the path is (a directory without read
+            // permission, a socket: ENXIO), and report the open's own error otherwise.
+            let meta = dir.metadata(rel)?;
+            if meta.is_dir() {
+                return Ok(Opened::Dir);
+            }
+            if !meta.is_file() {
+                return Ok(Opened::Other);
+            }
+            return Err(Miss::from(err));
+        }
+    };
+    let meta = file.metadata()?;
+    if meta.is_dir() {
+        return Ok(Opened::Dir);
+    }
+    if !meta.is_file() {
+        return Ok(Opened::Other);
+    }
+    Ok(Opened::File(Representation {
+        file: file.into_std(),
+        size: meta.len(),
+        modified: meta.modified().ok().map(|t| t.into_std()),
+        coding: None,
+    }))
 }
 
-/// The first configured index file under the directory `rel` that is a regular file.
-fn find_index(dir: &Dir, rel: &Path, options: &StaticOptions) -> Result<PathBuf, Miss> {
+/// With `disable_symlinks`: refuses `rel` when any of its components is a symlink.
+fn check_no_symlinks(dir: &Dir, rel: &Path) -> Result<(), Miss> {
+    let mut prefix = PathBuf::new();
+    for component in rel.components() {
+        prefix.push(component);
+        if dir.symlink_metadata(&prefix)?.is_symlink() {
+            return Err(Miss::Forbidden);
+        }
+    }
+    Ok(())
+}
+
+/// The first configured index file under the directory `rel` that is a regular file,
+/// opened.
+fn find_index(
+    dir: &Dir,
+    rel: &Path,
+    options: &StaticOptions,
+) -> Result<(PathBuf, Representation), Miss> {
     for name in &options.index {
         let candidate = rel.join(name);
-        match stat(dir, &candidate, options.disable_symlinks) {
-            Ok(meta) if meta.is_file() => return Ok(candidate),
+        match open(dir, &candidate, options.disable_symlinks) {
+            Ok(Opened::File(representation)) => return Ok((candidate, representation)),
             Ok(_) | Err(Miss::Missing) => continue,
             Err(other) => return Err(other),
         }
@@ -180,26 +246,12 @@ fn sibling_path(target: &Path, coding: Coding) -> PathBuf {
 fn read_options() -> OpenOptions {
     let mut options = OpenOptions::new();
     options.read(true);
-    // O_NONBLOCK: opening a FIFO swapped in after the stat returns at once (the `fstat`
-    // below then refuses it); it has no effect on reads of a regular file.
+    // O_NONBLOCK: opening a FIFO returns at once (the `fstat` then refuses it); it has no
+    // effect on reads of a regular file. O_NOCTTY: a terminal device never becomes our
+    // controlling terminal.
     {
         use cap_std::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NONBLOCK);
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
     }
     options
-}
-
-/// Opens `rel` read-only and checks, on the open descriptor, that it is a regular file.
-fn open_regular(dir: &Dir, rel: &Path, coding: Option<Coding>) -> Result<Representation, Miss> {
-    let file = dir.open_with(rel, &read_options())?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(Miss::Forbidden);
-    }
-    Ok(Representation {
-        file: file.into_std(),
-        size: meta.len(),
-        modified: meta.modified().ok().map(|t| t.into_std()),
-        coding,
-    })
 }

@@ -59,12 +59,29 @@ pub fn content_type(original: &Path) -> HeaderValue {
         )
         || essence.ends_with("+json")
         || essence.ends_with("+xml");
-    let value = if textual {
-        format!("{essence}; charset=utf-8")
-    } else {
-        essence.to_owned()
+    if !textual {
+        // mime_guess's names are `'static`: no copy (all are valid header text, checked
+        // anyway so a bad table entry could never panic).
+        return if essence.bytes().all(|b| b.is_ascii_graphic()) {
+            HeaderValue::from_static(essence)
+        } else {
+            HeaderValue::from_static("application/octet-stream")
+        };
+    }
+    let common = match essence {
+        "text/html" => "text/html; charset=utf-8",
+        "text/css" => "text/css; charset=utf-8",
+        "text/javascript" => "text/javascript; charset=utf-8",
+        "text/plain" => "text/plain; charset=utf-8",
+        "application/json" => "application/json; charset=utf-8",
+        "image/svg+xml" => "image/svg+xml; charset=utf-8",
+        _ => "",
     };
-    HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("application/octet-stream"))
+    if !common.is_empty() {
+        return HeaderValue::from_static(common);
+    }
+    HeaderValue::from_str(&format!("{essence}; charset=utf-8"))
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"))
 }
 
 /// Validators, caching and Vary: what a 304 repeats from the 200 it stands for.

@@ -185,7 +185,10 @@ async fn call(
         ),
         Ok(Err(trap)) => Ending::Broken(
             StatusCode::INTERNAL_SERVER_ERROR,
-            format!("the instance trapped and was discarded: {trap:?}"),
+            format!(
+                "the instance trapped and was discarded: {}",
+                describe_trap(&trap)
+            ),
         ),
         Ok(Ok(Err(reason))) if state.limiter.refused => Ending::Broken(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -194,4 +197,34 @@ async fn call(
         Ok(Ok(Err(reason))) => Ending::AppError(reason),
         Ok(Ok(Ok(()))) => Ending::Clean,
     }
+}
+
+/// Wasm stack frames of a trap shown in the log; a deep recursion has thousands.
+const TRAP_FRAMES: usize = 8;
+
+/// The trap's cause and the innermost function names of its wasm backtrace, on one line
+/// (so the log line keeps its site and request tags): `wasm trap: call stack exhausted in
+/// f ← g ← … (+69 frames)`.
+fn describe_trap(trap: &wasmtime::Error) -> String {
+    let cause = match trap.downcast_ref::<wasmtime::Trap>() {
+        Some(code) => code.to_string(),
+        None => trap.root_cause().to_string(),
+    };
+    let full = format!("{trap:?}");
+    let frames: Vec<&str> = full
+        .lines()
+        .filter(|line| line.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        .map(|line| line.rsplit(['!', ' ']).next().unwrap_or(line).trim())
+        .collect();
+    if frames.is_empty() {
+        return cause;
+    }
+    let shown: Vec<&str> = frames.iter().take(TRAP_FRAMES).copied().collect();
+    let more = frames.len().saturating_sub(TRAP_FRAMES);
+    let rest = if more > 0 {
+        format!(" (+{more} frames)")
+    } else {
+        String::new()
+    };
+    format!("{cause} in {}{rest}", shown.join(" ← "))
 }

@@ -189,7 +189,8 @@ async fn static_precompressed_sibling_symlink_is_not_used_under_disable_symlinks
         .expect(StatusCode::OK);
     assert_eq!(&body[..], b"PLAIN");
     assert!(headers.get("content-encoding").is_none());
-    assert!(headers.get("vary").is_none());
+    // Vary whenever precompressed is on, whether or not a usable sibling exists.
+    assert_eq!(header(&headers, "vary"), "accept-encoding");
     // Without disable_symlinks the inside link is followed, the outside one never.
     let open = fixture.default_root();
     let (headers, body) = request(&open, Method::GET, "/plain.txt", &br)
@@ -218,6 +219,39 @@ async fn static_fifo_is_refused_without_blocking() {
         .await
         .expect("blocked on a FIFO");
     got.expect(StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn static_fifo_index_or_sibling_is_skipped_and_socket_refused() {
+    let fixture = Fixture::new();
+    std::fs::create_dir(fixture.path("fifodir")).unwrap();
+    for fifo in ["fifodir/index.html", "hello.txt.br"] {
+        let status = std::process::Command::new("mkfifo")
+            .arg(fixture.path(fifo))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let _socket = std::os::unix::net::UnixListener::bind(fixture.path("sock")).unwrap();
+    let root = fixture.default_root();
+    async fn within<T>(future: impl std::future::Future<Output = T>) -> T {
+        tokio::time::timeout(Duration::from_secs(10), future)
+            .await
+            .expect("blocked on a FIFO or socket")
+    }
+    // A FIFO as the index is no index: the app gets the directory.
+    within(get(&root, "/fifodir/")).await.expect_app();
+    // A FIFO as the sibling is skipped: the original is served.
+    let br = [(http::header::ACCEPT_ENCODING, "br")];
+    let (headers, body) = within(request(&root, Method::GET, "/hello.txt", &br))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(&body[..], HELLO);
+    assert!(headers.get("content-encoding").is_none());
+    // A socket cannot be opened (ENXIO): refused like any other non-regular file.
+    within(get(&root, "/sock"))
+        .await
+        .expect(StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
