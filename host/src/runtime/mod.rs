@@ -4,6 +4,7 @@
 pub mod bindings;
 pub mod budget;
 pub mod engine;
+pub mod lane;
 pub mod pool;
 pub mod store;
 

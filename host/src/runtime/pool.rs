@@ -24,6 +24,7 @@ use wasmtime::{Engine, Store, UpdateDeadline};
 use super::bindings::{Wsgi, WsgiPre};
 use super::budget::MemoryBudget;
 use super::engine::EPOCH_TICK;
+use super::lane;
 use super::store::{Sandbox, StoreState};
 use crate::config::{Isolation, Limits};
 
@@ -226,13 +227,8 @@ impl SitePool {
                 state.cpu_exceeded = true;
                 return Err(wasmtime::format_err!("the request ran out of CPU time"));
             }
-            // tokio's own yield defers the wake-up until the scheduler has polled for I/O,
-            // so a busy guest cannot keep other connections waiting (a plain re-wake would
-            // put it straight back in the worker's LIFO slot).
-            Ok(UpdateDeadline::YieldCustom(
-                1,
-                Box::pin(tokio::task::yield_now()),
-            ))
+            let ran = EPOCH_TICK * state.cpu_ticks as u32;
+            Ok(UpdateDeadline::YieldCustom(1, lane::yield_guest(ran)))
         });
         store.set_epoch_deadline(1);
         match self.pre.instantiate_async(&mut store).await {
