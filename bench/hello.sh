@@ -11,26 +11,12 @@
 # hello.py owns the servers and kills them on exit (atexit + signal handlers).
 set -euo pipefail
 
-BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO="$(dirname "$BENCH")"
+NAME=hello.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+need_tools
 VENV="$BENCH/.venv"
 GRANIAN_VERSION="${GRANIAN_VERSION:-2.8.7}"
 GUNICORN_VERSION="${GUNICORN_VERSION:-27.0.1}"
-
-say() { echo "[bench] $*" >&2; }
-die() { echo "bench/hello.sh: $*" >&2; exit 1; }
-
-for tool in taskset curl; do
-    command -v "$tool" >/dev/null || die "\`$tool\` is required"
-done
-
-if ! command -v wrk >/dev/null; then
-    say "installing wrk"
-    if ! apt-get install -y wrk >/dev/null 2>&1; then
-        apt-get update >/dev/null && apt-get install -y wrk >/dev/null \
-            || die "could not install wrk (apt-get install -y wrk)"
-    fi
-fi
 
 PYTHON="${PYTHON:-python3}"
 if [ ! -x "$VENV/bin/python" ]; then
@@ -48,13 +34,6 @@ then
         || die "pip install of the peers failed"
 fi
 
-if [ -z "${WSGI_WASM_BIN:-}" ]; then
-    say "building the release binary (cargo build --release -p wsgi-wasm)"
-    (cd "$REPO" && cargo build --release -p wsgi-wasm) || die "release build failed"
-    export WSGI_WASM_BIN="$REPO/target/release/wsgi-wasm"
-fi
-case "$WSGI_WASM_BIN" in /*) ;; *) WSGI_WASM_BIN="$PWD/$WSGI_WASM_BIN" ;; esac
-export WSGI_WASM_BIN
-[ -x "$WSGI_WASM_BIN" ] || die "WSGI_WASM_BIN=$WSGI_WASM_BIN is not an executable"
+need_wsgi_wasm
 
 exec "$VENV/bin/python" "$BENCH/hello.py" "$@"

@@ -12,31 +12,9 @@
 # runs noisy_load.py as site A's load generator).
 set -euo pipefail
 
-BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO="$(dirname "$BENCH")"
-
-say() { echo "[bench] $*" >&2; }
-die() { echo "bench/noisy.sh: $*" >&2; exit 1; }
-
-for tool in taskset curl; do
-    command -v "$tool" >/dev/null || die "\`$tool\` is required"
-done
-
-if ! command -v wrk >/dev/null; then
-    say "installing wrk"
-    if ! apt-get install -y wrk >/dev/null 2>&1; then
-        apt-get update >/dev/null && apt-get install -y wrk >/dev/null \
-            || die "could not install wrk (apt-get install -y wrk)"
-    fi
-fi
-
-if [ -z "${WSGI_WASM_BIN:-}" ]; then
-    say "building the release binary (cargo build --release -p wsgi-wasm)"
-    (cd "$REPO" && cargo build --release -p wsgi-wasm) || die "release build failed"
-    export WSGI_WASM_BIN="$REPO/target/release/wsgi-wasm"
-fi
-case "$WSGI_WASM_BIN" in /*) ;; *) WSGI_WASM_BIN="$PWD/$WSGI_WASM_BIN" ;; esac
-export WSGI_WASM_BIN
-[ -x "$WSGI_WASM_BIN" ] || die "WSGI_WASM_BIN=$WSGI_WASM_BIN is not an executable"
+NAME=noisy.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+need_tools
+need_wsgi_wasm
 
 exec "${PYTHON:-python3}" "$BENCH/noisy.py" "$@"

@@ -1,0 +1,38 @@
+# Shared set-up for the benchmark wrappers (sourced, not run): paths, messages, the tools
+# every benchmark needs, Debian packages on demand, and the wsgi-wasm binary to measure.
+# The sourcing script sets NAME (for messages) first.
+
+BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(dirname "$BENCH")"
+
+say() { echo "[bench] $*" >&2; }
+die() { echo "bench/$NAME: $*" >&2; exit 1; }
+
+# install PACKAGE: apt-get, with an update first only if needed.
+install() {
+    say "installing $1"
+    if ! apt-get install -y "$1" >/dev/null 2>&1; then
+        apt-get update >/dev/null && apt-get install -y "$1" >/dev/null \
+            || die "could not install $1 (apt-get install -y $1)"
+    fi
+}
+
+# Checks taskset and curl, installs wrk if missing.
+need_tools() {
+    for tool in taskset curl; do
+        command -v "$tool" >/dev/null || die "\`$tool\` is required"
+    done
+    command -v wrk >/dev/null || install wrk
+}
+
+# Exports WSGI_WASM_BIN: as given (made absolute), or a fresh release build.
+need_wsgi_wasm() {
+    if [ -z "${WSGI_WASM_BIN:-}" ]; then
+        say "building the release binary (cargo build --release -p wsgi-wasm)"
+        (cd "$REPO" && cargo build --release -p wsgi-wasm) || die "release build failed"
+        WSGI_WASM_BIN="$REPO/target/release/wsgi-wasm"
+    fi
+    case "$WSGI_WASM_BIN" in /*) ;; *) WSGI_WASM_BIN="$PWD/$WSGI_WASM_BIN" ;; esac
+    export WSGI_WASM_BIN
+    [ -x "$WSGI_WASM_BIN" ] || die "WSGI_WASM_BIN=$WSGI_WASM_BIN is not an executable"
+}
