@@ -423,41 +423,60 @@ def measure(args, server: Server, lua: Path) -> dict:
 # --------------------------------------------------------------------------
 
 
-def versions(args) -> dict:
-    def out(argv):
-        try:
-            r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-            return (r.stdout + r.stderr).strip().splitlines()[0]
-        except (OSError, IndexError, subprocess.TimeoutExpired):
-            return "unknown"
+def first_line(argv) -> str:
+    """The first line a command prints (a version), or "unknown"."""
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        return (r.stdout + r.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return "unknown"
 
-    from importlib.metadata import version
 
+def base_versions(args) -> dict:
+    """What every benchmark records about the build and the machine."""
     return {
-        "wsgi_wasm": out([args.wsgi_wasm_bin, "--version"]),
+        "wsgi_wasm": first_line([args.wsgi_wasm_bin, "--version"]),
         "wsgi_wasm_bin": args.wsgi_wasm_bin,
-        "git_commit": out(["git", "-C", str(REPO), "rev-parse", "HEAD"]),
-        "granian": version("granian"),
-        "gunicorn": version("gunicorn"),
-        "peer_python": platform.python_version(),
-        "wrk": out(["wrk", "-v"]),
+        "git_commit": first_line(["git", "-C", str(REPO), "rev-parse", "HEAD"]),
+        "wrk": first_line(["wrk", "-v"]),
         "kernel": platform.release(),
         "cpus": os.cpu_count(),
     }
 
 
-def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def versions(args) -> dict:
+    from importlib.metadata import version
+
+    return {
+        **base_versions(args),
+        "granian": version("granian"),
+        "gunicorn": version("gunicorn"),
+        "peer_python": platform.python_version(),
+    }
+
+
+def add_run_args(p: argparse.ArgumentParser, rounds_help: str) -> None:
+    """The options every benchmark takes: rounds, wrk's shape, the binary, the results."""
     p.add_argument("--rounds", type=int, default=env_default("BENCH_ROUNDS", 3),
-                   help="measured rounds per server, alternating servers [BENCH_ROUNDS]")
+                   help=f"{rounds_help} [BENCH_ROUNDS]")
     p.add_argument("--duration", default=env_default("BENCH_DURATION", "10s"),
                    help="wrk -d for every measured run [BENCH_DURATION]")
-    p.add_argument("--warmup", default=env_default("BENCH_WARMUP", "2s"),
-                   help="unmeasured wrk run per server before the rounds (0 = none) [BENCH_WARMUP]")
     p.add_argument("--connections", type=int, default=env_default("BENCH_CONNECTIONS", 32),
                    help="wrk -c [BENCH_CONNECTIONS]")
     p.add_argument("--wrk-threads", type=int, default=1, help="wrk -t")
+    p.add_argument("--wsgi-wasm-bin", default=env_default(
+                   "WSGI_WASM_BIN", str(REPO / "target/release/wsgi-wasm")),
+                   help="the wsgi-wasm binary [WSGI_WASM_BIN]")
+    p.add_argument("--results", type=Path, default=BENCH_DIR / "results",
+                   help="folder for the JSON results")
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_run_args(p, "measured rounds per server, alternating servers")
+    p.add_argument("--warmup", default=env_default("BENCH_WARMUP", "2s"),
+                   help="unmeasured wrk run per server before the rounds (0 = none) [BENCH_WARMUP]")
     p.add_argument("--warm-starts", type=int, default=env_default("BENCH_WARM_STARTS", 3),
                    help="wsgi-wasm warm starts to time (0 = skip) [BENCH_WARM_STARTS]")
     p.add_argument("--servers", default=env_default("BENCH_SERVERS", "wsgi-wasm,granian,gunicorn"),
@@ -466,9 +485,6 @@ def parse_args() -> argparse.Namespace:
                    help="taskset -c for the servers [BENCH_SERVER_CPU]")
     p.add_argument("--client-cpu", default=env_default("BENCH_CLIENT_CPU", "1"),
                    help="taskset -c for wrk [BENCH_CLIENT_CPU]")
-    p.add_argument("--wsgi-wasm-bin", default=env_default(
-                   "WSGI_WASM_BIN", str(REPO / "target/release/wsgi-wasm")),
-                   help="the wsgi-wasm binary [WSGI_WASM_BIN]")
     p.add_argument("--sites", type=Path, default=REPO / "sites",
                    help="sites folder served by wsgi-wasm (its default site must be hello)")
     p.add_argument("--state", type=Path, default=BENCH_DIR / ".state",
@@ -484,8 +500,6 @@ def parse_args() -> argparse.Namespace:
                    "--workers 1 --runtime-mode st --runtime-threads 1 --blocking-threads 8 "
                    "--http 1 --no-ws --no-access-log --log-level warning"),
                    help="Granian options besides interface, address and app [BENCH_GRANIAN_OPTS]")
-    p.add_argument("--results", type=Path, default=BENCH_DIR / "results",
-                   help="folder for the JSON results")
     args = p.parse_args()
     args.app_dir = args.sites / "hello"
     args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]

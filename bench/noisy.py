@@ -334,17 +334,11 @@ def prepare_sites(work: Path) -> Path:
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--rounds", type=int, default=env_default("BENCH_ROUNDS", 3),
-                   help="rounds per layout; each has one alone and one loaded run [BENCH_ROUNDS]")
-    p.add_argument("--duration", default=env_default("BENCH_DURATION", "10s"),
-                   help="wrk -d for every measured run [BENCH_DURATION]")
+    hello.add_run_args(p, "rounds per layout; each has one alone and one loaded run")
     p.add_argument("--verify", default=env_default("BENCH_VERIFY", "2s"),
                    help="wrk -d of the unmeasured check runs on B (alone, loaded) [BENCH_VERIFY]")
     p.add_argument("--settle", type=float, default=env_default("BENCH_SETTLE", 3.0),
                    help="seconds A's load runs before B's loaded run starts [BENCH_SETTLE]")
-    p.add_argument("--connections", type=int, default=env_default("BENCH_CONNECTIONS", 32),
-                   help="wrk -c on B [BENCH_CONNECTIONS]")
-    p.add_argument("--wrk-threads", type=int, default=1, help="wrk -t")
     p.add_argument("--bomb-conns", type=int, default=env_default("BENCH_BOMB_CONNS", 2),
                    help="connections hitting A's /bomb back to back [BENCH_BOMB_CONNS]")
     p.add_argument("--spin-conns", type=int, default=env_default("BENCH_SPIN_CONNS", 2),
@@ -356,15 +350,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--layouts", default=env_default("BENCH_LAYOUTS", ",".join(LAYOUTS)),
                    help=f"comma-separated subset of {list(LAYOUTS)} [BENCH_LAYOUTS]")
     p.add_argument("--target", type=float, default=1.3, help="p99 ratio loaded/alone to meet")
-    p.add_argument("--wsgi-wasm-bin", default=env_default(
-                   "WSGI_WASM_BIN", str(REPO / "target/release/wsgi-wasm")),
-                   help="the wsgi-wasm binary [WSGI_WASM_BIN]")
     p.add_argument("--state", type=Path, default=BENCH_DIR / ".state",
                    help="wsgi-wasm state folder (build cache); the sites and logs go below it")
     p.add_argument("--start-timeout", type=float, default=env_default("BENCH_START_TIMEOUT", 600.0),
                    help="seconds allowed for a (possibly cold) start [BENCH_START_TIMEOUT]")
-    p.add_argument("--results", type=Path, default=BENCH_DIR / "results",
-                   help="folder for the JSON results")
     args = p.parse_args()
     args.layouts = [s.strip() for s in args.layouts.split(",") if s.strip()]
     if not args.layouts or set(args.layouts) - set(LAYOUTS):
@@ -379,21 +368,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def versions(args) -> dict:
-    def out(argv):
-        try:
-            r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-            return (r.stdout + r.stderr).strip().splitlines()[0]
-        except (OSError, IndexError, subprocess.TimeoutExpired):
-            return "unknown"
-
-    return {
-        "wsgi_wasm": out([args.wsgi_wasm_bin, "--version"]),
-        "wsgi_wasm_bin": args.wsgi_wasm_bin,
-        "git_commit": out(["git", "-C", str(REPO), "rev-parse", "HEAD"]),
-        "wrk": out(["wrk", "-v"]),
-        "python": sys.version.split()[0],
-        "cpus": os.cpu_count(),
-    }
+    return {**hello.base_versions(args), "python": sys.version.split()[0]}
 
 
 def print_table(args, layouts: dict) -> None:

@@ -131,54 +131,25 @@ def at(server: Server, path: str) -> Server:
 
 
 def versions(args) -> dict:
-    import platform
-    import subprocess
-
-    def out(argv):
-        try:
-            r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-            return (r.stdout + r.stderr).strip().splitlines()[0]
-        except (OSError, IndexError, subprocess.TimeoutExpired):
-            return "unknown"
-
-    return {
-        "wsgi_wasm": out([args.wsgi_wasm_bin, "--version"]),
-        "wsgi_wasm_bin": args.wsgi_wasm_bin,
-        "git_commit": out(["git", "-C", str(REPO), "rev-parse", "HEAD"]),
-        "nginx": out([args.nginx, "-v"]),
-        "wrk": out(["wrk", "-v"]),
-        "kernel": platform.release(),
-        "cpus": os.cpu_count(),
-    }
+    return {**hello.base_versions(args), "nginx": hello.first_line([args.nginx, "-v"])}
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--rounds", type=int, default=env_default("BENCH_ROUNDS", 3),
-                   help="measured rounds per server and file [BENCH_ROUNDS]")
-    p.add_argument("--duration", default=env_default("BENCH_DURATION", "10s"),
-                   help="wrk -d for every measured run [BENCH_DURATION]")
+    hello.add_run_args(p, "measured rounds per server and file")
     p.add_argument("--warmup", default=env_default("BENCH_WARMUP", "2s"),
                    help="unmeasured wrk run per server and file (0 = none) [BENCH_WARMUP]")
-    p.add_argument("--connections", type=int, default=env_default("BENCH_CONNECTIONS", 32),
-                   help="wrk -c [BENCH_CONNECTIONS]")
-    p.add_argument("--wrk-threads", type=int, default=1, help="wrk -t")
     p.add_argument("--files", default=env_default("BENCH_FILES", ",".join(FILES)),
                    help=f"comma-separated subset of {sorted(FILES)} [BENCH_FILES]")
     p.add_argument("--server-cpu", default=env_default("BENCH_SERVER_CPU", "0"),
                    help="taskset -c for the servers [BENCH_SERVER_CPU]")
     p.add_argument("--client-cpu", default=env_default("BENCH_CLIENT_CPU", "1"),
                    help="taskset -c for wrk [BENCH_CLIENT_CPU]")
-    p.add_argument("--wsgi-wasm-bin", default=env_default(
-                   "WSGI_WASM_BIN", str(REPO / "target/release/wsgi-wasm")),
-                   help="the wsgi-wasm binary [WSGI_WASM_BIN]")
     p.add_argument("--nginx", default=env_default("NGINX_BIN", shutil.which("nginx") or "/usr/sbin/nginx"),
                    help="the nginx binary [NGINX_BIN]")
     p.add_argument("--state", type=Path, default=BENCH_DIR / ".state",
                    help="wsgi-wasm state folder; the files and logs go below it too")
-    p.add_argument("--results", type=Path, default=BENCH_DIR / "results",
-                   help="folder for the JSON results")
     args = p.parse_args()
     args.files = [f.strip() for f in args.files.split(",") if f.strip()]
     if not args.files or set(args.files) - set(FILES):
