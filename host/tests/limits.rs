@@ -54,14 +54,7 @@ fn count(server: &Server, path: &str) -> u64 {
 #[test]
 fn limits_fixture_builds_and_serves() {
     let server = Server::start(&["limits"]);
-    let response = server.get("limits.test", "/count");
-    assert_eq!(
-        response.status,
-        200,
-        "{}\n{}",
-        response.text(),
-        server.log()
-    );
+    let response = server.get_ok("limits.test", "/count");
     assert_eq!(response.json()["count"], 1);
     assert_eq!(response.json()["run_once"], false);
     let log = server.log();
@@ -196,14 +189,7 @@ fn limits_idle_timeout_drops_the_instance() {
 fn limits_isolation_request_gives_a_fresh_instance_each_time() {
     let server = limited("isolation = \"request\"\n");
     for _ in 0..4 {
-        let response = server.get("limits.test", "/count");
-        assert_eq!(
-            response.status,
-            200,
-            "{}\n{}",
-            response.text(),
-            server.log()
-        );
+        let response = server.get_ok("limits.test", "/count");
         assert_eq!(response.json()["count"], 1);
         assert_eq!(response.json()["run_once"], true);
     }
@@ -429,14 +415,7 @@ fn limits_guest_sees_no_host_or_other_site_files() {
 fn limits_guest_has_no_network() {
     let server = limited("");
     let port = server.addr.port().to_string();
-    let response = server.get("limits.test", &format!("/connect?port={port}"));
-    assert_eq!(
-        response.status,
-        200,
-        "{}\n{}",
-        response.text(),
-        server.log()
-    );
+    let response = server.get_ok("limits.test", &format!("/connect?port={port}"));
     let result = response.json();
     assert_eq!(
         result["ok"], false,

@@ -218,14 +218,7 @@ fn head_gets_headers_only() {
 #[test]
 fn lazy_imports_at_request_time_work() {
     let server = Server::start(&["echo"]);
-    let response = server.get("echo.test", "/lazy");
-    assert_eq!(
-        response.status,
-        200,
-        "{}\n{}",
-        response.text(),
-        server.log()
-    );
+    let response = server.get_ok("echo.test", "/lazy");
     let result = response.json();
     assert_eq!(
         result["already_imported"]["lazy_helper"], false,

@@ -161,6 +161,19 @@ impl Server {
         received
     }
 
+    /// Like [`Server::get`], and asserts a 200 (showing the body and the log when not).
+    pub fn get_ok(&self, host: &str, path: &str) -> Response {
+        let response = self.get(host, path);
+        assert_eq!(
+            response.status,
+            200,
+            "{path}: {}\n{}",
+            response.text(),
+            self.log()
+        );
+        response
+    }
+
     /// Sends `head` (which must ask for `Connection: close`) and `body`; reads the response.
     pub fn request(&self, head: &str, body: &[u8]) -> Response {
         let mut stream = self.connect();
