@@ -1,9 +1,12 @@
 //! `wsgi-wasm`: many Python WSGI sites on one machine, each sandboxed in WebAssembly.
 //!
-//! The request path: `server` (hyper, checks) → `router` (Host → site) → `wsgi` (environ,
-//! dispatch) → `runtime` (wasmtime instances of the site's component) → the Python bridge in
-//! `guest-python/`. Sites are made ready by `config` (site.toml) and `build` (componentize-py,
-//! cached by content hash) through `sites`.
+//! The request path: `server` (accept loop, hyper h1/h2c, connection cap) → `request` (the
+//! steps of one request) → `front` (head checks, forwarded addresses, the bounded request
+//! body) → `router` (Host → site) → `static_files` (the site's static root) → `wsgi`
+//! (environ, dispatch) → `runtime` (the site's instance pool, limits and budget, wasmtime)
+//! → the Python bridge in `guest-python/`. Sites are made ready by `config` (wsgi-wasm.toml,
+//! site.toml) and `build` (componentize-py, cached by content hash) through `sites`;
+//! `cli` is the command line, `pages` the fixed error pages, `body` the response body type.
 
 mod body;
 mod build;
