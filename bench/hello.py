@@ -471,6 +471,28 @@ def add_run_args(p: argparse.ArgumentParser, rounds_help: str) -> None:
                    help="folder for the JSON results")
 
 
+def check_run_args(p: argparse.ArgumentParser, args, *durations: str) -> None:
+    """Refuses bad run options: rounds below 1, or a duration wrk would not take (the
+    extra `durations` may be "0" to mean none)."""
+    if args.rounds < 1:
+        p.error("--rounds must be at least 1")
+    parse_seconds(args.duration)
+    for value in durations:
+        if value not in ("0", "0s"):
+            parse_seconds(value)
+
+
+def run(main, name: str) -> None:
+    """Runs a benchmark's main(): its exit status, a one-line failure, no server left."""
+    try:
+        sys.exit(main())
+    except BenchError as error:
+        print(f"\nbench/{name}: FAILED: {error}", file=sys.stderr)
+        sys.exit(1)
+    finally:
+        _kill_all()
+
+
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -506,11 +528,7 @@ def parse_args() -> argparse.Namespace:
     unknown = set(args.servers) - {"wsgi-wasm", "granian", "gunicorn"}
     if unknown or not args.servers:
         p.error(f"unknown servers {sorted(unknown)}")
-    if args.rounds < 1:
-        p.error("--rounds must be at least 1")
-    parse_seconds(args.duration)
-    if args.warmup not in ("0", "0s"):
-        parse_seconds(args.warmup)
+    check_run_args(p, args, args.warmup)
     return args
 
 
@@ -674,8 +692,4 @@ def print_table(args, rounds, summary, ratios, startup) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as error:
-        print(f"\nbench/hello: FAILED: {error}", file=sys.stderr)
-        sys.exit(1)
+    run(main, "hello")

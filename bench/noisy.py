@@ -45,7 +45,6 @@ from hello import (
     measure,
     median,
     parse_seconds,
-    tree_cpu_seconds,
 )
 
 HOST_A = "noisy.test"
@@ -358,12 +357,9 @@ def parse_args() -> argparse.Namespace:
     args.layouts = [s.strip() for s in args.layouts.split(",") if s.strip()]
     if not args.layouts or set(args.layouts) - set(LAYOUTS):
         p.error(f"--layouts must be a subset of {list(LAYOUTS)}")
-    if args.rounds < 1:
-        p.error("--rounds must be at least 1")
     if args.bomb_conns + args.spin_conns < 1:
         p.error("site A needs at least one connection (--bomb-conns, --spin-conns)")
-    parse_seconds(args.duration)
-    parse_seconds(args.verify)
+    hello.check_run_args(p, args, args.verify)
     return args
 
 
@@ -452,10 +448,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as error:
-        print(f"\nbench/noisy: FAILED: {error}", file=sys.stderr)
-        sys.exit(1)
-    finally:
-        hello._kill_all()
+    hello.run(main, "noisy")

@@ -20,14 +20,12 @@ import datetime as dt
 import json
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
 import hello
 from hello import (
     BENCH_DIR,
-    REPO,
     WRK_LUA,
     BenchError,
     Server,
@@ -37,7 +35,6 @@ from hello import (
     log,
     measure,
     median,
-    parse_seconds,
     run_wrk,
 )
 
@@ -154,11 +151,7 @@ def parse_args() -> argparse.Namespace:
     args.files = [f.strip() for f in args.files.split(",") if f.strip()]
     if not args.files or set(args.files) - set(FILES):
         p.error(f"--files must be a subset of {sorted(FILES)}")
-    if args.rounds < 1:
-        p.error("--rounds must be at least 1")
-    parse_seconds(args.duration)
-    if args.warmup not in ("0", "0s"):
-        parse_seconds(args.warmup)
+    hello.check_run_args(p, args, args.warmup)
     return args
 
 
@@ -278,10 +271,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as error:
-        print(f"\nbench/static: FAILED: {error}", file=sys.stderr)
-        sys.exit(1)
-    finally:
-        hello._kill_all()
+    hello.run(main, "static")

@@ -40,14 +40,7 @@ fn limited(limits: &str) -> Server {
 
 /// The request counter of the instance that served `path`; the response must be a 200.
 fn count(server: &Server, path: &str) -> u64 {
-    let response = server.get("limits.test", path);
-    assert_eq!(
-        response.status,
-        200,
-        "{path}: {}\n{}",
-        response.text(),
-        server.log()
-    );
+    let response = server.get_ok("limits.test", path);
     response.json()["count"].as_u64().expect("a count")
 }
 

@@ -171,18 +171,7 @@ pub fn whole(meta: &Meta, file: std::fs::File, size: u64, head: bool) -> Respons
     let builder = representation_headers(Response::builder().status(StatusCode::OK), meta)
         .header(CONTENT_TYPE, meta.content_type.clone())
         .header(CONTENT_LENGTH, size);
-    let body = if head {
-        empty()
-    } else {
-        stream(
-            file,
-            vec![Piece::File {
-                start: 0,
-                len: size,
-            }],
-        )
-    };
-    finish(builder, body)
+    finish(builder, file_part(file, 0, size, head))
 }
 
 /// 206 with one range, or a `multipart/byteranges` body for several.
@@ -202,18 +191,7 @@ pub fn partial(
             .header(CONTENT_TYPE, meta.content_type.clone())
             .header(CONTENT_RANGE, range.content_range(size))
             .header(CONTENT_LENGTH, range.len());
-        let body = if head {
-            empty()
-        } else {
-            stream(
-                file,
-                vec![Piece::File {
-                    start: range.first,
-                    len: range.len(),
-                }],
-            )
-        };
-        return finish(builder, body);
+        return finish(builder, file_part(file, range.first, range.len(), head));
     }
     let boundary = boundary();
     let part_type = meta
@@ -284,6 +262,15 @@ struct FileBody {
 }
 
 /// The body for `pieces` of `file`.
+/// `len` bytes of `file` from `start`, or nothing for HEAD.
+fn file_part(file: std::fs::File, start: u64, len: u64, head: bool) -> Body {
+    if head {
+        empty()
+    } else {
+        stream(file, vec![Piece::File { start, len }])
+    }
+}
+
 fn stream(file: std::fs::File, pieces: Vec<Piece>) -> Body {
     let remaining = pieces
         .iter()
