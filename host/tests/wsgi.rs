@@ -268,18 +268,18 @@ fn close_is_called_on_the_iterable() {
 #[test]
 fn broken_sites_are_reported_and_skipped() {
     let server = Server::start(&["hello", "broken", "syntax", "missing_package"]);
-    let log = server.log();
+    // Log lines arrive on another pipe than the `Serving` line: wait for each.
+    for (needle, what) in [
+        ("wsgi-wasm-no-such-package-for-tests", "the missing package"),
+        ("module_that_does_not_exist", "the import error"),
+        ("SyntaxError", "the syntax error"),
+    ] {
+        let log = server.wait_for_log(needle);
+        assert!(log.contains(needle), "{what} is in the log:\n{log}");
+    }
     assert!(
-        log.contains("wsgi-wasm-no-such-package-for-tests") && log.contains("vendoring"),
-        "the missing package is named in the log:\n{log}"
-    );
-    assert!(
-        log.contains("module_that_does_not_exist"),
-        "the import error is in the log:\n{log}"
-    );
-    assert!(
-        log.contains("SyntaxError"),
-        "the syntax error is in the log:\n{log}"
+        server.log().contains("vendoring"),
+        "the failed step is named"
     );
     let response = server.get("hello.localhost", "/");
     assert_eq!(response.status, 200);
@@ -366,7 +366,7 @@ fn build_refuses_symlinks_leading_out_of_the_site() {
     )
     .unwrap();
     let server = Server::start_in(sites);
-    let log = server.log();
+    let log = server.wait_for_log("is a symlink that leads outside the site folder");
     assert!(
         log.contains("secret.py` is a symlink that leads outside the site folder"),
         "the build names the symlink:\n{log}"
