@@ -20,6 +20,7 @@ class SiteLoadError(Exception):
 
 def load_site():
     """Returns the site's WSGI callable, after applying ENV and the preloads."""
+    importlib.import_module(".crypto", __package__).install()  # hashlib.pbkdf2_hmac if missing
     # The build mounts the site's folders writable: leave no __pycache__ behind in them.
     sys.dont_write_bytecode = True
     os.environ.update(config.ENV)

@@ -1,5 +1,6 @@
 //! The WSGI layer of the request path: environ in, response out, through a site's guest.
 
+pub mod crypto;
 pub mod dispatch;
 pub mod environ;
 pub mod io;

@@ -1,0 +1,211 @@
+"""Unit tests of wsgi_bridge.crypto, the `hashlib.pbkdf2_hmac` the bridge installs in a guest
+whose CPython has none, run natively: the host's `crypto.pbkdf2-hmac` is replaced by the
+native CPython's own `hashlib.pbkdf2_hmac` (OpenSSL), so these tests check that the wrapper
+takes and refuses arguments exactly as CPython does and passes the right ones to the host.
+The host's arithmetic is tested in Rust (host/src/wsgi/crypto.rs) and end to end by the
+Django site (host/tests/django.rs).
+
+Run with: python3 -m unittest discover -s tests/python -v
+"""
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import types
+import unittest
+import unittest.mock
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import test_bridge  # noqa: E402  (the componentize-py lookup)
+
+ROOT = Path(__file__).resolve().parents[2]
+NATIVE = hashlib.pbkdf2_hmac
+
+Err = None
+crypto = None
+host_crypto = None
+_tempdir = None
+
+
+def setUpModule():
+    global Err, crypto, host_crypto, _tempdir
+    tool = test_bridge._componentize_py()
+    if tool is None:
+        raise unittest.SkipTest("componentize-py not found (see test_bridge.py)")
+    _tempdir = tempfile.TemporaryDirectory()
+    base = Path(_tempdir.name)
+    (base / "venv").mkdir()
+    subprocess.run(
+        [tool, "-d", str(ROOT / "wit"), "-w", "wsgi", "bindings", str(base / "bindings")],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "VIRTUAL_ENV": str(base / "venv")},
+    )
+    for path in (str(ROOT / "guest-python"), str(base / "bindings")):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    import componentize_py_types
+    import wit_world.imports.crypto as host_module
+    import wsgi_bridge.crypto as module
+
+    Err = componentize_py_types.Err
+    crypto = module
+    host_crypto = host_module
+
+
+def tearDownModule():
+    if _tempdir is not None:
+        _tempdir.cleanup()
+
+
+class FakeHost:
+    """The host's pbkdf2-hmac, computed by the native CPython; records every call."""
+
+    def __init__(self, refuse=None):
+        self.calls = []
+        self.refuse = refuse
+
+    def pbkdf2_hmac(self, name, password, salt, iterations, dklen):
+        self.calls.append((name, password, salt, iterations, dklen))
+        if self.refuse:
+            raise Err(self.refuse)
+        return NATIVE(name, password, salt, iterations, dklen)
+
+
+class CryptoTestCase(unittest.TestCase):
+    def setUp(self):
+        self.host = FakeHost()
+        patcher = unittest.mock.patch.object(
+            host_crypto, "pbkdf2_hmac", self.host.pbkdf2_hmac
+        )
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        self.derive = crypto.pbkdf2_hmac
+
+    def assertSameAsNative(self, *args, **kwargs):
+        self.assertEqual(self.derive(*args, **kwargs), NATIVE(*args, **kwargs), (args, kwargs))
+
+    def assertSameError(self, *args, **kwargs):
+        """Both raise; TypeError and OverflowError alike, ValueError (or a subclass) alike."""
+        with self.assertRaises(Exception) as native:
+            NATIVE(*args, **kwargs)
+        with self.assertRaises(Exception) as ours:
+            self.derive(*args, **kwargs)
+        if isinstance(native.exception, ValueError):
+            self.assertIsInstance(ours.exception, ValueError, (args, kwargs))
+        else:
+            self.assertIs(type(ours.exception), type(native.exception), (args, kwargs))
+
+
+class ResultsTest(CryptoTestCase):
+    def test_results_match_cpython(self):
+        for name in ("sha1", "sha224", "sha256", "sha384", "sha512", "SHA256", "sha-512"):
+            self.assertSameAsNative(name, b"password", b"salt", 3)
+            self.assertSameAsNative(name, b"password", b"salt", 3, 7)
+            self.assertSameAsNative(name, b"password", b"salt", 3, dklen=100)
+            self.assertSameAsNative(name, b"", b"", 1, None)
+
+    def test_bytes_like_arguments_are_accepted(self):
+        self.assertSameAsNative("sha256", bytearray(b"pw"), memoryview(b"salt"), 2)
+        self.assertSameAsNative("sha256", memoryview(b"xpwx")[1:3], b"salt", 2)
+        import array
+
+        self.assertSameAsNative("sha256", array.array("I", [1, 2]), b"salt", 2)
+
+    def test_dklen_none_is_the_digest_size(self):
+        for name, size in crypto.DIGEST_SIZES.items():
+            self.assertEqual(len(self.derive(name, b"pw", b"salt", 1)), size)
+        self.assertEqual(self.host.calls[-1], ("sha512", b"pw", b"salt", 1, 64))
+
+    def test_the_host_gets_the_canonical_name_and_plain_bytes(self):
+        self.derive("SHA2-256", bytearray(b"pw"), memoryview(b"salt"), 5, 10)
+        name, password, salt, iterations, dklen = self.host.calls[-1]
+        self.assertEqual((name, iterations, dklen), ("sha256", 5, 10))
+        self.assertIs(type(password), bytes)
+        self.assertIs(type(salt), bytes)
+
+    def test_result_is_bytes(self):
+        self.assertIs(type(self.derive("sha1", b"pw", b"salt", 1)), bytes)
+
+
+class ErrorsTest(CryptoTestCase):
+    def test_bad_arguments_raise_as_in_cpython(self):
+        cases = [
+            ("sha256", "text password", b"salt", 1),
+            ("sha256", b"pw", "text salt", 1),
+            ("sha256", b"pw", b"salt", 1.5),
+            ("sha256", b"pw", b"salt", "1"),
+            ("sha256", b"pw", b"salt", 0),
+            ("sha256", b"pw", b"salt", -3),
+            ("sha256", b"pw", b"salt", 2**31),
+            ("sha256", b"pw", b"salt", 1, 0),
+            ("sha256", b"pw", b"salt", 1, -1),
+            ("sha256", b"pw", b"salt", 1, 1.0),
+            ("sha256", b"pw", b"salt", 1, 2**31),
+            ("no-such-hash", b"pw", b"salt", 1),
+            (b"sha256", b"pw", b"salt", 1),
+            (None, b"pw", b"salt", 1),
+        ]
+        for args in cases:
+            with self.subTest(args=args):
+                self.assertSameError(*args)
+        self.assertEqual(self.host.calls, [], "no bad argument reaches the host")
+
+    def test_messages_match_cpython(self):
+        for args in [
+            ("sha256", b"pw", b"salt", 0),
+            ("sha256", b"pw", b"salt", 1, 0),
+            ("sha256", "pw", b"salt", 1),
+        ]:
+            with self.subTest(args=args):
+                with self.assertRaises(Exception) as native:
+                    NATIVE(*args)
+                with self.assertRaises(Exception) as ours:
+                    self.derive(*args)
+                self.assertEqual(str(ours.exception), str(native.exception))
+
+    def test_unsupported_digest_is_a_value_error_naming_it(self):
+        with self.assertRaisesRegex(ValueError, "unsupported hash type md5"):
+            self.derive("md5", b"pw", b"salt", 1)
+
+    def test_a_host_refusal_is_a_value_error_with_its_reason(self):
+        self.host.refuse = "iteration value 20000000 is too great (at most 10000000)"
+        with self.assertRaises(ValueError) as raised:
+            self.derive("sha256", b"pw", b"salt", 20_000_000)
+        self.assertIn("at most 10000000", str(raised.exception))
+        self.assertEqual(len(self.host.calls), 1)
+
+
+class InstallTest(unittest.TestCase):
+    def test_install_adds_the_function_only_when_missing(self):
+        fake = types.ModuleType("hashlib")
+        fake.__all__ = ("md5", "sha256")
+        with unittest.mock.patch.object(crypto, "hashlib", fake):
+            self.assertTrue(crypto.install())
+            self.assertIs(fake.pbkdf2_hmac, crypto.pbkdf2_hmac)
+            self.assertIn("pbkdf2_hmac", fake.__all__)
+            self.assertFalse(crypto.install(), "a second install changes nothing")
+            self.assertEqual(fake.__all__.count("pbkdf2_hmac"), 1)
+
+    def test_install_keeps_a_native_pbkdf2_hmac(self):
+        self.assertFalse(crypto.install())
+        self.assertIs(hashlib.pbkdf2_hmac, NATIVE)
+
+    def test_install_calls_nothing_in_the_host(self):
+        fake = types.ModuleType("hashlib")
+        fake.__all__ = ()
+
+        def refuse(*args):
+            raise AssertionError("the host was called while installing")
+
+        with unittest.mock.patch.object(crypto, "hashlib", fake), unittest.mock.patch.object(
+            host_crypto, "pbkdf2_hmac", refuse
+        ):
+            crypto.install()
+
+
+if __name__ == "__main__":
+    unittest.main()
