@@ -198,10 +198,13 @@ class Server:
         self.stop()
         return BenchError(f"{self.name}: {why}\n{logs}")
 
-    def wait_ready(self, timeout: float, expect: tuple[int, bytes]) -> float:
-        """Polls until the server answers one request right; returns the time
-        from process start to that first good response."""
-        deadline = self.started_at + timeout
+    def wait_ready(self, timeout: float, expect, path: str = "",
+                   headers: dict | None = None) -> float:
+        """Polls GET `path` (with `headers`) until the server answers right; returns the
+        time from process start to that first good response. `expect` is the exact
+        (status, body), or a function of (status, body) that returns what is wrong, or
+        None when the answer is good. Gives up `timeout` seconds after the call."""
+        deadline = time.monotonic() + timeout
         pattern = re.compile(rb"Serving HTTP on (http://\S+/)")
         last_error = "no attempt"
         while time.monotonic() < deadline:
@@ -214,7 +217,10 @@ class Server:
                     continue
                 self.url = match.group(1).decode()
             try:
-                with urllib.request.urlopen(self.url, timeout=2) as response:
+                # With a path, from the server's root (`url` may point at a page already).
+                url = "/".join(self.url.split("/", 3)[:3]) + "/" + path.lstrip("/") if path else self.url
+                request = urllib.request.Request(url, headers=headers or {})
+                with urllib.request.urlopen(request, timeout=2) as response:
                     status, body = response.status, response.read()
             except urllib.error.HTTPError as error:  # an answer, just not a 2xx
                 status, body = error.code, error.read()
@@ -222,9 +228,13 @@ class Server:
                 last_error = str(error)
                 time.sleep(0.005)
                 continue
-            if (status, body) == expect:
+            if callable(expect):
+                wrong = expect(status, body)
+            else:
+                wrong = None if (status, body) == expect else f"expected {expect[0]} {expect[1]!r}"
+            if wrong is None:
                 return time.monotonic() - self.started_at
-            raise self.fail(f"answered {status} {body!r}, expected {expect[0]} {expect[1]!r}")
+            raise self.fail(f"GET /{path.lstrip('/')} answered {status} {body[:300]!r}: {wrong}")
         raise self.fail(f"not answering after {timeout:.0f} s (last error: {last_error})")
 
     def cpu_seconds(self) -> float:
@@ -267,7 +277,9 @@ def wsgi_wasm_server(args, log_dir: Path, tag: str) -> Server:
     )
 
 
-def granian_server(args, log_dir: Path) -> Server:
+def granian_server(args, log_dir: Path, app_dir: Path | None = None,
+                   target: str = "app:application", tag: str = "", env: dict | None = None) -> Server:
+    """Granian serving `target` (module:callable) from `app_dir` (default: args.app_dir)."""
     port = free_port()
     return Server(
         name="granian",
@@ -275,32 +287,47 @@ def granian_server(args, log_dir: Path) -> Server:
             str(Path(sys.executable).parent / "granian"),
             "--interface", "wsgi",
             "--host", "127.0.0.1", "--port", str(port),
-            "--working-dir", str(args.app_dir),
+            "--working-dir", str(app_dir or args.app_dir),
             *args.granian_opts.split(),
-            "app:application",
+            target,
         ],
         port=port,
-        log_path=log_dir / "granian.log",
+        log_path=log_dir / f"granian{tag}.log",
+        env=env or {},
     )
 
 
-def gunicorn_server(args, log_dir: Path) -> Server:
+def gunicorn_server(args, log_dir: Path, app_dir: Path | None = None,
+                    target: str = "app:application", tag: str = "", env: dict | None = None) -> Server:
+    """gunicorn gthread serving `target` (module:callable) from `app_dir` (default: args.app_dir)."""
     port = free_port()
     return Server(
         name="gunicorn",
         argv=[
             str(Path(sys.executable).parent / "gunicorn"),
             "--bind", f"127.0.0.1:{port}",
-            "--chdir", str(args.app_dir),
+            "--chdir", str(app_dir or args.app_dir),
             "--worker-class", "gthread",
             "--workers", "1",
             "--threads", str(args.gunicorn_threads),
             *args.gunicorn_opts.split(),
-            "app:application",
+            target,
         ],
         port=port,
-        log_path=log_dir / "gunicorn.log",
+        log_path=log_dir / f"gunicorn{tag}.log",
+        env=env or {},
     )
+
+
+def timed_start(server: Server, cpu: str, timeout: float, expect, path: str = "",
+                headers: dict | None = None) -> float:
+    """Starts `server` on `cpu`, times it from spawn to its first good answer
+    (see Server.wait_ready), and stops it."""
+    server.start(cpu)
+    try:
+        return server.wait_ready(timeout, expect, path, headers)
+    finally:
+        server.stop()
 
 
 # --------------------------------------------------------------------------
@@ -406,6 +433,8 @@ def measure(args, server: Server, lua: Path) -> dict:
         "cpu_utilisation": round(cpu / wall, 3),
         "rps": round(stats["requests"] / seconds, 1),
         "rps_per_cpu_s": round(stats["requests"] / cpu, 1),
+        # Response size, headers included: shows that every server sent the same page.
+        "bytes_per_request": round(stats["bytes"] / stats["requests"]),
         "latency_p50_ms": stats["latency_p50_us"] / 1000,
         "latency_p99_ms": stats["latency_p99_us"] / 1000,
         # Noise indicators: the machine's 1-minute load average before the
@@ -493,22 +522,21 @@ def run(main, name: str) -> None:
         _kill_all()
 
 
-def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    add_run_args(p, "measured rounds per server, alternating servers")
+PEERS = ("wsgi-wasm", "granian", "gunicorn")
+
+
+def add_peer_args(p: argparse.ArgumentParser) -> None:
+    """The options of the benchmarks that run wsgi-wasm beside gunicorn and Granian."""
     p.add_argument("--warmup", default=env_default("BENCH_WARMUP", "2s"),
                    help="unmeasured wrk run per server before the rounds (0 = none) [BENCH_WARMUP]")
     p.add_argument("--warm-starts", type=int, default=env_default("BENCH_WARM_STARTS", 3),
-                   help="wsgi-wasm warm starts to time (0 = skip) [BENCH_WARM_STARTS]")
-    p.add_argument("--servers", default=env_default("BENCH_SERVERS", "wsgi-wasm,granian,gunicorn"),
+                   help="warm starts to time (0 = skip) [BENCH_WARM_STARTS]")
+    p.add_argument("--servers", default=env_default("BENCH_SERVERS", ",".join(PEERS)),
                    help="comma-separated subset to run [BENCH_SERVERS]")
     p.add_argument("--server-cpu", default=env_default("BENCH_SERVER_CPU", "0"),
                    help="taskset -c for the servers [BENCH_SERVER_CPU]")
     p.add_argument("--client-cpu", default=env_default("BENCH_CLIENT_CPU", "1"),
                    help="taskset -c for wrk [BENCH_CLIENT_CPU]")
-    p.add_argument("--sites", type=Path, default=REPO / "sites",
-                   help="sites folder served by wsgi-wasm (its default site must be hello)")
     p.add_argument("--state", type=Path, default=BENCH_DIR / ".state",
                    help="wsgi-wasm state folder (build cache)")
     p.add_argument("--start-timeout", type=float, default=env_default("BENCH_START_TIMEOUT", 600.0),
@@ -522,13 +550,34 @@ def parse_args() -> argparse.Namespace:
                    "--workers 1 --runtime-mode st --runtime-threads 1 --blocking-threads 8 "
                    "--http 1 --no-ws --no-access-log --log-level warning"),
                    help="Granian options besides interface, address and app [BENCH_GRANIAN_OPTS]")
+
+
+def subset(p: argparse.ArgumentParser, option: str, value: str, known) -> list[str]:
+    """A comma-separated option as a list: not empty, and only `known` names."""
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names or set(names) - set(known):
+        p.error(f"{option} must be a comma-separated subset of {sorted(known)}, not {value!r}")
+    return names
+
+
+def check_peer_args(p: argparse.ArgumentParser, args) -> None:
+    """check_run_args, and --servers made a list of known servers."""
+    args.servers = subset(p, "--servers", args.servers, PEERS)
+    if args.warm_starts < 0:
+        p.error("--warm-starts must be 0 or more")
+    check_run_args(p, args, args.warmup)
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_run_args(p, "measured rounds per server, alternating servers")
+    add_peer_args(p)
+    p.add_argument("--sites", type=Path, default=REPO / "sites",
+                   help="sites folder served by wsgi-wasm (its default site must be hello)")
     args = p.parse_args()
     args.app_dir = args.sites / "hello"
-    args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
-    unknown = set(args.servers) - {"wsgi-wasm", "granian", "gunicorn"}
-    if unknown or not args.servers:
-        p.error(f"unknown servers {sorted(unknown)}")
-    check_run_args(p, args, args.warmup)
+    check_peer_args(p, args)
     return args
 
 
@@ -536,14 +585,87 @@ def median(values):
     return statistics.median(values) if values else None
 
 
-def main() -> int:
-    args = parse_args()
+SUMMARY_KEYS = ("rps", "rps_per_cpu_s", "cpu_seconds", "cpu_utilisation",
+                "latency_p50_ms", "latency_p99_ms", "loadavg_1m", "cpu_pressure_some")
+
+
+def summarize(rounds: dict[str, list[dict]]) -> dict[str, dict]:
+    """Per server, the median over its rounds of every figure of `measure`."""
+    return {
+        name: {key: median([run[key] for run in runs if run[key] is not None])
+               for key in SUMMARY_KEYS}
+        for name, runs in rounds.items()
+    }
+
+
+def peer_ratios(summary: dict, rounds: dict) -> tuple[dict, dict]:
+    """wsgi-wasm's req/cpu-s over each peer's: from the medians, and round by round."""
+    ratios, per_round = {}, {}
+    if "wsgi-wasm" in summary:
+        for peer in ("gunicorn", "granian"):
+            if peer in summary:
+                ratios[f"wsgi-wasm/{peer}"] = round(
+                    summary["wsgi-wasm"]["rps_per_cpu_s"] / summary[peer]["rps_per_cpu_s"], 3)
+                per_round[f"wsgi-wasm/{peer}"] = [
+                    round(a["rps_per_cpu_s"] / b["rps_per_cpu_s"], 3)
+                    for a, b in zip(rounds["wsgi-wasm"], rounds[peer])
+                ]
+    return ratios, per_round
+
+
+def describe(result: dict) -> str:
+    """One measured run in one line, for the progress log."""
+    return (f"{result['requests']} req, {result['rps']:.0f} req/s, "
+            f"{result['cpu_seconds']:.2f} cpu-s ({result['cpu_utilisation'] * 100:.0f}% of a core), "
+            f"{result['rps_per_cpu_s']:.0f} req/cpu-s (load {result['loadavg_1m']:.1f})")
+
+
+TABLE_HEAD = (f"{'req/s':>9} {'cpu-s':>7} {'core %':>7} {'req/cpu-s':>10} "
+              f"{'p50 ms':>7} {'p99 ms':>7}")
+
+
+def table_row(s: dict) -> str:
+    """The medians of one server under TABLE_HEAD."""
+    return (f"{s['rps']:9.0f} {s['cpu_seconds']:7.2f} {s['cpu_utilisation'] * 100:6.0f}% "
+            f"{s['rps_per_cpu_s']:10.0f} {s['latency_p50_ms']:7.2f} {s['latency_p99_ms']:7.2f}")
+
+
+def run_config(args) -> dict:
+    """The run options every report records."""
+    return {
+        "rounds": args.rounds, "duration": args.duration, "warmup": args.warmup,
+        "connections": args.connections, "wrk_threads": args.wrk_threads,
+        "server_cpu": args.server_cpu, "client_cpu": args.client_cpu,
+    }
+
+
+def save_report(args, benchmark: str, stamp: str, report: dict) -> Path:
+    """Writes `report` to bench/results/<benchmark>-<stamp>.json; returns the path."""
+    out = args.results / f"{benchmark}-{stamp}.json"
+    out.write_text(json.dumps({"benchmark": benchmark, "timestamp": stamp, **report}, indent=2) + "\n")
+    return out
+
+
+def measured(rounds: dict, summary: dict, ratios: dict, per_round: dict) -> dict:
+    """The measured part of a report: every round, the medians and the ratios."""
+    return {"rounds": rounds, "medians": summary, "ratios_rps_per_cpu_s": ratios,
+            "per_round_ratios_rps_per_cpu_s": per_round}
+
+
+def check_tools(args, script: str) -> None:
+    """taskset, wrk and curl on PATH, and the wsgi-wasm binary if it is to run."""
     for tool in ("taskset", "wrk", "curl"):
         if not shutil.which(tool):
-            raise BenchError(f"`{tool}` is not installed (bench/hello.sh installs wrk)")
-    if "wsgi-wasm" in args.servers and not os.access(args.wsgi_wasm_bin, os.X_OK):
+            raise BenchError(f"`{tool}` is not installed (bench/{script} installs wrk)")
+    if "wsgi-wasm" in getattr(args, "servers", ["wsgi-wasm"]) and not os.access(
+            args.wsgi_wasm_bin, os.X_OK):
         raise BenchError(f"no wsgi-wasm binary at {args.wsgi_wasm_bin} "
                          "(cargo build --release -p wsgi-wasm, or set WSGI_WASM_BIN)")
+
+
+def main() -> int:
+    args = parse_args()
+    check_tools(args, "hello.sh")
     if not (args.app_dir / "app.py").is_file():
         raise BenchError(f"no benchmark app at {args.app_dir / 'app.py'}")
 
@@ -562,18 +684,14 @@ def main() -> int:
     if "wsgi-wasm" in args.servers:
         # The first start builds the sites if the cache is cold; the next
         # ones are warm starts and are what we time.
-        first = wsgi_wasm_server(args, log_dir, "first")
         log("wsgi-wasm: first start (builds the sites if the cache is cold; can take minutes)")
-        first.start(args.server_cpu)
-        first_s = first.wait_ready(args.start_timeout, expect)
-        first.stop()
+        first_s = timed_start(wsgi_wasm_server(args, log_dir, "first"), args.server_cpu,
+                              args.start_timeout, expect)
         log(f"wsgi-wasm: first start answered after {first_s:.2f} s")
         warm = []
         for i in range(args.warm_starts):
-            server = wsgi_wasm_server(args, log_dir, f"warm{i + 1}")
-            server.start(args.server_cpu)
-            warm.append(server.wait_ready(120, expect))
-            server.stop()
+            warm.append(timed_start(wsgi_wasm_server(args, log_dir, f"warm{i + 1}"),
+                                    args.server_cpu, 120, expect))
             log(f"wsgi-wasm: warm start {i + 1} answered after {warm[-1]:.3f} s")
         startup = {
             "first_start_s": round(first_s, 3),
@@ -609,70 +727,45 @@ def main() -> int:
             result = measure(args, servers[name], lua)
             result["round"] = r + 1
             rounds[name].append(result)
-            log(f"round {r + 1}/{args.rounds} {name:9}: {result['requests']} req, "
-                f"{result['rps']:.0f} req/s, {result['cpu_seconds']:.2f} cpu-s "
-                f"({result['cpu_utilisation'] * 100:.0f}% of a core), "
-                f"{result['rps_per_cpu_s']:.0f} req/cpu-s (load {result['loadavg_1m']:.1f})")
+            log(f"round {r + 1}/{args.rounds} {name:9}: {describe(result)}")
             time.sleep(0.5)
     for server in servers.values():
         curl_check(server, expect)  # still healthy after the load
         server.stop()
 
-    summary = {}
-    for name, runs in rounds.items():
-        summary[name] = {
-            key: median([run[key] for run in runs if run[key] is not None])
-            for key in ("rps", "rps_per_cpu_s", "cpu_seconds", "cpu_utilisation",
-                        "latency_p50_ms", "latency_p99_ms", "loadavg_1m", "cpu_pressure_some")
-        }
-    ratios = {}
-    per_round_ratios = {}
-    if "wsgi-wasm" in summary:
-        for peer in ("gunicorn", "granian"):
-            if peer in summary:
-                ratios[f"wsgi-wasm/{peer}"] = round(
-                    summary["wsgi-wasm"]["rps_per_cpu_s"] / summary[peer]["rps_per_cpu_s"], 3)
-                per_round_ratios[f"wsgi-wasm/{peer}"] = [
-                    round(a["rps_per_cpu_s"] / b["rps_per_cpu_s"], 3)
-                    for a, b in zip(rounds["wsgi-wasm"], rounds[peer])
-                ]
+    summary = summarize(rounds)
+    ratios, per_round_ratios = peer_ratios(summary, rounds)
 
-    report = {
-        "benchmark": "hello",
-        "timestamp": stamp,
+    out = save_report(args, "hello", stamp, {
         "config": {
-            "rounds": args.rounds, "duration": args.duration, "warmup": args.warmup,
-            "connections": args.connections, "wrk_threads": args.wrk_threads,
-            "server_cpu": args.server_cpu, "client_cpu": args.client_cpu,
+            **run_config(args),
             "app": str(args.app_dir / "app.py"),
             "commands": {name: ["taskset", "-c", args.server_cpu, *s.argv]
                          for name, s in servers.items()},
         },
         "versions": versions(args),
-        "rounds": rounds,
-        "medians": summary,
-        "ratios_rps_per_cpu_s": ratios,
-        "per_round_ratios_rps_per_cpu_s": per_round_ratios,
+        **measured(rounds, summary, ratios, per_round_ratios),
         "wsgi_wasm_startup": startup,
-    }
-    out = args.results / f"hello-{stamp}.json"
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    })
 
     print_table(args, rounds, summary, ratios, startup)
     print(f"\nraw numbers: {out}")
     return 0
 
 
-def print_table(args, rounds, summary, ratios, startup) -> None:
-    print(f"\nhello world, {args.rounds} round(s) x {args.duration}, wrk -t{args.wrk_threads} "
+def print_heading(args, what: str, head: str) -> None:
+    """The first lines of a results table: what ran, how, and the column heads."""
+    print(f"\n{what}, {args.rounds} round(s) x {args.duration}, wrk -t{args.wrk_threads} "
           f"-c{args.connections} on CPU {args.client_cpu}, servers on CPU {args.server_cpu}")
     print("medians over rounds:")
-    head = f"{'server':10} {'req/s':>9} {'cpu-s':>7} {'core %':>7} {'req/cpu-s':>10} {'p50 ms':>7} {'p99 ms':>7}"
     print(head)
     print("-" * len(head))
+
+
+def print_table(args, rounds, summary, ratios, startup) -> None:
+    print_heading(args, "hello world", f"{'server':10} {TABLE_HEAD}")
     for name, s in summary.items():
-        print(f"{name:10} {s['rps']:9.0f} {s['cpu_seconds']:7.2f} {s['cpu_utilisation'] * 100:6.0f}% "
-              f"{s['rps_per_cpu_s']:10.0f} {s['latency_p50_ms']:7.2f} {s['latency_p99_ms']:7.2f}")
+        print(f"{name:10} {table_row(s)}")
     if args.rounds > 1:
         print("req/cpu-s per round: " + "; ".join(
             f"{name} " + ", ".join(f"{run['rps_per_cpu_s']:.0f}" for run in runs)

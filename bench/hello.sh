@@ -14,26 +14,7 @@ set -euo pipefail
 NAME=hello.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_tools
-VENV="$BENCH/.venv"
-GRANIAN_VERSION="${GRANIAN_VERSION:-2.8.7}"
-GUNICORN_VERSION="${GUNICORN_VERSION:-27.0.1}"
-
-PYTHON="${PYTHON:-python3}"
-if [ ! -x "$VENV/bin/python" ]; then
-    say "creating $VENV"
-    "$PYTHON" -m venv "$VENV" || die "could not create a venv with $PYTHON"
-fi
-if ! "$VENV/bin/python" - "$GRANIAN_VERSION" "$GUNICORN_VERSION" <<'EOF' 2>/dev/null
-import sys
-from importlib.metadata import version
-sys.exit(not (version("granian") == sys.argv[1] and version("gunicorn") == sys.argv[2]))
-EOF
-then
-    say "installing granian==$GRANIAN_VERSION gunicorn==$GUNICORN_VERSION into $VENV"
-    "$VENV/bin/pip" install -q "granian==$GRANIAN_VERSION" "gunicorn==$GUNICORN_VERSION" \
-        || die "pip install of the peers failed"
-fi
-
+need_peers
 need_wsgi_wasm
 
 exec "$VENV/bin/python" "$BENCH/hello.py" "$@"

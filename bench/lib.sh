@@ -36,3 +36,27 @@ need_wsgi_wasm() {
     export WSGI_WASM_BIN
     [ -x "$WSGI_WASM_BIN" ] || die "WSGI_WASM_BIN=$WSGI_WASM_BIN is not an executable"
 }
+
+# Exports VENV: bench/.venv with the peers pip-installed, pinned: granian==$GRANIAN_VERSION
+# and gunicorn==$GUNICORN_VERSION (defaults below), made with $PYTHON (python3).
+need_peers() {
+    VENV="$BENCH/.venv"
+    GRANIAN_VERSION="${GRANIAN_VERSION:-2.8.7}"
+    GUNICORN_VERSION="${GUNICORN_VERSION:-27.0.1}"
+    local python="${PYTHON:-python3}"
+    if [ ! -x "$VENV/bin/python" ]; then
+        say "creating $VENV"
+        "$python" -m venv "$VENV" || die "could not create a venv with $python"
+    fi
+    if ! "$VENV/bin/python" - "$GRANIAN_VERSION" "$GUNICORN_VERSION" <<'PY' 2>/dev/null
+import sys
+from importlib.metadata import version
+sys.exit(not (version("granian") == sys.argv[1] and version("gunicorn") == sys.argv[2]))
+PY
+    then
+        say "installing granian==$GRANIAN_VERSION gunicorn==$GUNICORN_VERSION into $VENV"
+        "$VENV/bin/pip" install -q "granian==$GRANIAN_VERSION" "gunicorn==$GUNICORN_VERSION" \
+            || die "pip install of the peers failed"
+    fi
+    export VENV
+}
