@@ -1,19 +1,58 @@
-"""A small Flask site running inside a WebAssembly sandbox."""
+"""A small Flask site running inside a WebAssembly sandbox.
 
+It shows templates, a form, signed-cookie sessions, JSON in and out, a file upload kept in
+memory, and files sent through the app with `send_from_directory` (ETag, 304 and byte ranges
+done by Werkzeug).
+"""
+
+import hashlib
+import io
 import os
 import platform
 import sys
 from datetime import datetime, timezone
 
-from flask import Flask, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Flask,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    session,
+    url_for,
+)
+from flask.wrappers import Request
+
+
+class MemoryRequest(Request):
+    """Keeps uploaded files in memory.
+
+    Werkzeug spools large uploads to a temporary file; this sandbox has no writable temp
+    folder, and `MAX_CONTENT_LENGTH` bounds what an upload can hold anyway.
+    """
+
+    def _get_file_stream(self, total_content_length, content_type, filename=None,
+                         content_length=None):
+        return io.BytesIO()
+
 
 app = Flask(__name__)
-# Only used to sign the flash-message cookie of this demo site.
+app.request_class = MemoryRequest
+# Signs the session cookie (the visit counter, the remembered name, flash messages).
 app.config["SECRET_KEY"] = os.environ.get("FLASK_SECRET_KEY", "demo-only-not-secret")
+app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+# Werkzeug answers 413 to a request body larger than this, however it is framed.
+app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+
+FILES = os.path.join(app.root_path, "files")
 
 # Entries live as long as this instance does: enough for a demo, not a database.
 MAX_ENTRIES = 20
 MAX_MESSAGE = 280
+MAX_NAME = 60
 entries = []
 
 
@@ -39,6 +78,17 @@ def info():
     )
 
 
+@app.post("/api/echo")
+def echo():
+    """Sends a JSON document back, with what the app learnt about it."""
+    if not request.is_json:
+        return jsonify(error="send a JSON body (Content-Type: application/json)"), 415
+    data = request.get_json(silent=True)
+    if data is None and request.get_data() != b"null":
+        return jsonify(error="the body is not valid JSON"), 400
+    return jsonify(received=data, type=type(data).__name__, bytes=len(request.get_data()))
+
+
 @app.route("/guestbook", methods=["GET", "POST"])
 def guestbook():
     title = os.environ.get("GUESTBOOK_TITLE", "Guestbook")
@@ -62,6 +112,87 @@ def guestbook():
         "guestbook.html", title=title, entries=reversed(entries), form=form, errors=errors
     )
     return page, status
+
+
+@app.route("/session", methods=["GET", "POST"])
+def visitor():
+    """A per-visitor counter and a remembered name, kept in the signed session cookie."""
+    error = None
+    if request.method == "POST":
+        if request.form.get("action") == "forget":
+            session.clear()
+            flash("Forgotten: this browser starts afresh.")
+            return redirect(url_for("visitor"), code=303)
+        name = request.form.get("name", "").strip()
+        if not name:
+            error = "Please tell us your name."
+        elif len(name) > MAX_NAME:
+            error = f"Keep it under {MAX_NAME} characters."
+        else:
+            session["name"] = name
+            flash(f"We will remember you, {name}.")
+            return redirect(url_for("visitor"), code=303)
+    else:
+        session["visits"] = session.get("visits", 0) + 1
+    page = render_template(
+        "session.html", visits=session.get("visits", 0), name=session.get("name"), error=error
+    )
+    return page, 400 if error else 200
+
+
+@app.route("/upload", methods=["GET", "POST"])
+def upload():
+    """Reports the size and SHA-256 of an uploaded file; the file itself is not kept."""
+    report = error = None
+    if request.method == "POST":
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            error = "Choose a file to upload."
+        else:
+            digest = hashlib.sha256()
+            size = 0
+            while block := upload.stream.read(64 * 1024):
+                digest.update(block)
+                size += len(block)
+            report = {
+                "filename": upload.filename,
+                "content_type": upload.mimetype,
+                "size": size,
+                "sha256": digest.hexdigest(),
+                "note": request.form.get("note", ""),
+            }
+    page = render_template(
+        "upload.html", report=report, error=error, limit=app.config["MAX_CONTENT_LENGTH"]
+    )
+    return page, 400 if error else 200
+
+
+@app.errorhandler(413)
+def too_large(error):
+    message = f"That upload is larger than {app.config['MAX_CONTENT_LENGTH'] // 1024} KiB."
+    page = render_template(
+        "upload.html", report=None, error=message, limit=app.config["MAX_CONTENT_LENGTH"]
+    )
+    return page, 413
+
+
+@app.route("/files/")
+def files():
+    listing = []
+    for name in sorted(os.listdir(FILES)):
+        path = os.path.join(FILES, name)
+        if not name.startswith(".") and os.path.isfile(path):
+            listing.append({"name": name, "size": os.path.getsize(path)})
+    return render_template("files.html", files=listing)
+
+
+@app.route("/files/<path:name>")
+def download(name):
+    """Sends a file through the app: Werkzeug adds ETag/Last-Modified, 304s and ranges."""
+    if name.startswith(".") or "/." in name:
+        abort(404)
+    attachment = request.args.get("download") == "1"
+    return send_from_directory(FILES, name, as_attachment=attachment, max_age=60)
 
 
 @app.errorhandler(404)
