@@ -64,6 +64,14 @@ class Page:
     marker: bytes  # a right answer is a 200 whose body holds this
     what: str  # what rendering the page takes, for the report
 
+    def expect(self, status: int, body: bytes) -> str | None:
+        """What is wrong with an answer to the page, or None."""
+        if status != 200:
+            return "expected a 200"
+        if self.marker not in body:
+            return f"the body lacks {self.marker!r}"
+        return None
+
 
 PAGES = {
     "flask": Page(
@@ -76,14 +84,23 @@ PAGES = {
         "the admin's login form: template inheritance, i18n, a CSRF token and its cookie "
         "(no database query: the request has no session cookie)",
     ),
+    # Not run by default: a page that reads the site's sqlite database on every request
+    # (one connection per request, CONN_MAX_AGE 0; wsgi-wasm runs the requests of a site
+    # with writable data one at a time).
+    "django-db": Page(
+        "django", "/", b'<ul id="entries">',
+        "the guestbook's public page: one sqlite query (opening the database file) and a "
+        "template",
+    ),
 }
+DEFAULT_PAGES = ("flask", "django")
 
 
 @dataclass
 class Site:
-    """One page's site as both kinds of server run it."""
+    """A site of the pages as both kinds of server run it."""
 
-    page: Page
+    name: str
     source: Path  # sites/<name>
     wasm_dir: Path  # wsgi-wasm's copy
     native_dir: Path  # the native peers' copy
@@ -92,14 +109,6 @@ class Site:
     env: dict  # the native peers' environment additions
     requirements: Path | None  # in the native copy
     notes: list[str] = field(default_factory=list)
-
-    def expect(self, status: int, body: bytes) -> str | None:
-        """What is wrong with an answer to the page, or None."""
-        if status != 200:
-            return "expected a 200"
-        if self.page.marker not in body:
-            return f"the body lacks {self.page.marker!r}"
-        return None
 
     def headers(self) -> dict:
         return {"Host": self.host}
@@ -128,9 +137,9 @@ def native_data(site: Site, app: dict, data: list[str]) -> None:
             site.notes.append(f"native {key}={site.env[key]} (guest: {guest})")
 
 
-def load_site(args, page: Page, work: Path) -> Site:
+def load_site(args, name: str, work: Path) -> Site:
     """Reads the site's site.toml and makes the two copies."""
-    source = args.sites / page.site
+    source = args.sites / name
     if not (source / "site.toml").is_file():
         raise BenchError(f"no site at {source} (leave its page out with --pages)")
     config = tomllib.loads((source / "site.toml").read_text())
@@ -142,10 +151,10 @@ def load_site(args, page: Page, work: Path) -> Site:
         raise BenchError(f"{source / 'site.toml'}: [app] mount is not `/`; "
                          "the native peers serve the app at the root")
     site = Site(
-        page=page,
+        name=name,
         source=source,
-        wasm_dir=work / "wasm-sites" / page.site,
-        native_dir=work / "native" / page.site,
+        wasm_dir=work / "wasm-sites" / name,
+        native_dir=work / "native" / name,
         host=names[0],
         target=f"{app.get('module', 'app')}:{app.get('callable', 'application')}",
         env=dict(app.get("env", {})),
@@ -240,24 +249,42 @@ def wsgi_wasm_server(args, work: Path, log_dir: Path, tag: str) -> Server:
 def native_server(args, name: str, site: Site, log_dir: Path, tag: str) -> Server:
     make = hello.gunicorn_server if name == "gunicorn" else hello.granian_server
     return make(args, log_dir, app_dir=site.native_dir, target=site.target,
-                tag=f"-{site.page.site}-{tag}", env=site.env)
+                tag=f"-{site.name}-{tag}", env=site.env)
 
 
-def at(server: Server, site: Site) -> Server:
-    """The server, aimed at the site's page (hello's wrk driver uses `server.url`)."""
-    server.url = "/".join(server.url.split("/", 3)[:3]) + site.page.path
+def at(server: Server, page: Page) -> Server:
+    """The server, aimed at the page (hello's wrk driver uses `server.url`)."""
+    server.url = "/".join(server.url.split("/", 3)[:3]) + page.path
     return server
 
 
-def time_starts(args, name: str, site: Site, make) -> list[float]:
-    """`--warm-starts` fresh starts of a server, each timed to the page's first good answer."""
+def wait_page(server: Server, page: Page, site: Site, timeout: float) -> float:
+    return server.wait_ready(timeout, page.expect, page.path, site.headers())
+
+
+def first_start(args, name: str, server: Server, pages: dict[str, Page], sites) -> float:
+    """Starts the server and waits until every page answers right; leaves it running. This
+    start builds what a cold cache lacks (wsgi-wasm: the components; natively: the sites'
+    bytecode) and brings the sites' data up to date (Django migrates an empty database)."""
+    server.start(args.server_cpu)
+    for page in pages.values():
+        seconds = wait_page(server, page, sites[page.site], args.start_timeout)
+    log(f"{name}: first start answered {', '.join(pages)} after {seconds:.2f} s")
+    return seconds
+
+
+def warm_starts(args, name: str, page: Page, site: Site, make) -> dict:
+    """`--warm-starts` fresh starts of a server, each timed from spawn to the page's first
+    good answer."""
     times = []
     for i in range(args.warm_starts):
-        times.append(timed_start(make(f"start{i + 1}"), args.server_cpu, 120, site.expect,
-                                 site.page.path, site.headers()))
-        log(f"{name}: start {i + 1} answered {site.page.site}{site.page.path} "
+        server = make(f"start{i + 1}")
+        times.append(timed_start(server, args.server_cpu, 120, page.expect, page.path,
+                                 site.headers()))
+        log(f"{name}: start {i + 1} answered {page.path} (Host: {site.host}) "
             f"after {times[-1] * 1000:.0f} ms")
-    return times
+    return {"starts_s": [round(t, 4) for t in times],
+            "median_ms": round(median(times) * 1000, 1) if times else None}
 
 
 # --------------------------------------------------------------------------
@@ -270,7 +297,7 @@ def parse_args() -> argparse.Namespace:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     hello.add_run_args(p, "measured rounds per page and server, the server order rotating")
     hello.add_peer_args(p)
-    p.add_argument("--pages", default=hello.env_default("BENCH_PAGES", ",".join(PAGES)),
+    p.add_argument("--pages", default=hello.env_default("BENCH_PAGES", ",".join(DEFAULT_PAGES)),
                    help=f"comma-separated subset of {sorted(PAGES)} [BENCH_PAGES]")
     p.add_argument("--sites", type=Path, default=REPO / "sites",
                    help="the folder holding the sites of the pages (copied before the run)")
@@ -288,100 +315,101 @@ def main() -> int:
     log_dir = args.state / "logs" / f"frameworks-{stamp}"
     log_dir.mkdir(parents=True, exist_ok=True)
     args.results.mkdir(parents=True, exist_ok=True)
-    sites = {name: load_site(args, PAGES[name], work) for name in args.pages}
+    pages = {name: PAGES[name] for name in args.pages}
+    sites: dict[str, Site] = {}
+    for page in pages.values():
+        if page.site not in sites:
+            sites[page.site] = load_site(args, page.site, work)
     luas = {}
-    for name, site in sites.items():
+    for name, page in pages.items():
         luas[name] = log_dir / f"{name}.lua"
-        luas[name].write_text(f'wrk.headers["Host"] = "{site.host}"\n' + WRK_LUA)
+        luas[name].write_text(f'wrk.headers["Host"] = "{sites[page.site].host}"\n' + WRK_LUA)
+    for site in sites.values():
         for note in site.notes:
-            log(f"{name}: {note}")
+            log(f"{site.name}: {note}")
     log(f"sites copied to {work}; logs in {log_dir}")
 
-    # wsgi-wasm first: its first start builds the sites if the cache is cold, and tells
-    # which package versions the natives must get.
-    startup: dict[str, dict[str, dict]] = {name: {} for name in sites}
+    # wsgi-wasm first: its first start builds the sites if the cache is cold, and its build
+    # tells which package versions the native peers must get.
+    startup: dict[str, dict[str, dict]] = {name: {} for name in pages}
+    packages = {}
     if "wsgi-wasm" in args.servers:
         log("wsgi-wasm: first start (builds the sites if the cache is cold; can take minutes)")
         first = wsgi_wasm_server(args, work, log_dir, "first")
-        first.start(args.server_cpu)
-        first_s = None
-        for name, site in sites.items():
-            first_s = first.wait_ready(args.start_timeout, site.expect, site.page.path, site.headers())
-        log(f"wsgi-wasm: first start answered every page after {first_s:.2f} s")
-        builds = {name: loaded_build(args.state, site.page.site, first.proc.pid)
-                  for name, site in sites.items()}
+        first_s = first_start(args, "wsgi-wasm", first, pages, sites)
+        builds = {name: loaded_build(args.state, name, first.proc.pid) for name in sites}
         first.stop()
+        for name, page in pages.items():
+            startup[name]["wsgi-wasm"] = {"first_start_s": round(first_s, 3), **warm_starts(
+                args, "wsgi-wasm", page, sites[page.site],
+                lambda tag: wsgi_wasm_server(args, work, log_dir, tag))}
         for name, site in sites.items():
-            times = time_starts(args, "wsgi-wasm", site,
-                                lambda tag: wsgi_wasm_server(args, work, log_dir, tag))
-            startup[name]["wsgi-wasm"] = {"starts_s": [round(t, 4) for t in times],
-                                          "first_start_s": round(first_s, 3)}
-    else:
-        builds = {}
-    packages = {}
-    for name, site in sites.items():
-        if name in builds:
             packages[name] = install_natively(vendored_versions(builds[name]))
-        elif site.requirements:
-            log(f"{name}: wsgi-wasm not run; installing {site.requirements} as it resolves here")
-            result = pip_install(["-r", str(site.requirements)])
-            if result.returncode != 0:
-                raise BenchError(f"pip install -r {site.requirements} failed:\n{result.stderr}")
-        for package, v in packages.get(name, {}).items():
-            if v["native"] != v["vendored"]:
-                site.notes.append(f"{package} {v['native']} natively, {v['vendored']} in wsgi-wasm")
-                log(f"{name}: {site.notes[-1]}")
+            for package, v in packages[name].items():
+                if v["native"] != v["vendored"]:
+                    site.notes.append(f"{package} {v['native']} natively, {v['vendored']} in wsgi-wasm")
+                    log(f"{name}: {site.notes[-1]}")
+    else:
+        for site in sites.values():
+            if site.requirements:
+                log(f"{site.name}: wsgi-wasm not run; pip install -r {site.requirements}")
+                result = pip_install(["-r", str(site.requirements)])
+                if result.returncode != 0:
+                    raise BenchError(f"pip install -r {site.requirements} failed:\n{result.stderr}")
 
     peers = [n for n in args.servers if n != "wsgi-wasm"]
-    for name, site in sites.items():
+    for site in sites.values():
+        site_pages = {name: page for name, page in pages.items() if page.site == site.name}
         for peer in peers:
-            times = time_starts(args, peer, site,
-                                lambda tag: native_server(args, peer, site, log_dir, tag))
-            startup[name][peer] = {"starts_s": [round(t, 4) for t in times]}
-    for by_server in startup.values():
-        for timing in by_server.values():
-            timing["median_ms"] = (round(median(timing["starts_s"]) * 1000, 1)
-                                   if timing["starts_s"] else None)
+            first = native_server(args, peer, site, log_dir, "first")
+            first_s = first_start(args, peer, first, site_pages, sites)
+            first.stop()
+            for name, page in site_pages.items():
+                startup[name][peer] = {"first_start_s": round(first_s, 3), **warm_starts(
+                    args, peer, page, site,
+                    lambda tag: native_server(args, peer, site, log_dir, tag))}
 
-    # The measured servers: one wsgi-wasm for every page, one gunicorn and one Granian per page.
-    targets: dict[str, dict[str, Server]] = {name: {} for name in sites}
+    # The measured servers: one wsgi-wasm for every site, one gunicorn and one Granian per site.
+    targets: dict[str, dict[str, Server]] = {name: {} for name in pages}
+    running: list[Server] = []
     if "wsgi-wasm" in args.servers:
-        wasm = wsgi_wasm_server(args, work, log_dir, "bench")
-        wasm.start(args.server_cpu)
-        for name in sites:
-            targets[name]["wsgi-wasm"] = wasm
-    for name, site in sites.items():
+        running.append(wsgi_wasm_server(args, work, log_dir, "bench"))
+        for name in pages:
+            targets[name]["wsgi-wasm"] = running[-1]
+    for site in sites.values():
         for peer in peers:
-            server = native_server(args, peer, site, log_dir, "bench")
-            server.start(args.server_cpu)
-            targets[name][peer] = server
-    for name, site in sites.items():
+            running.append(native_server(args, peer, site, log_dir, "bench"))
+            for name, page in pages.items():
+                if page.site == site.name:
+                    targets[name][peer] = running[-1]
+    for server in running:
+        server.start(args.server_cpu)
+    for name, page in pages.items():
         for server_name, server in targets[name].items():
-            server.wait_ready(60, site.expect, site.page.path, site.headers())
-            log(f"{server_name}: answers {name} {site.page.path} (Host: {site.host}) right")
+            wait_page(server, page, sites[page.site], 60)
+            log(f"{server_name}: answers {name} {page.path} (Host: {sites[page.site].host}) right")
 
     if args.warmup not in ("0", "0s"):
         for name, by_server in targets.items():
             for server_name, server in by_server.items():
                 log(f"{server_name}: warm-up wrk run on {name} ({args.warmup})")
-                run_wrk(args, at(server, sites[name]), args.warmup, luas[name])
+                run_wrk(args, at(server, pages[name]), args.warmup, luas[name])
 
     rounds = {name: {s: [] for s in by_server} for name, by_server in targets.items()}
     for r in range(args.rounds):
         for name, by_server in targets.items():
             names = list(by_server)
             for server_name in names[r % len(names):] + names[: r % len(names)]:
-                result = measure(args, at(by_server[server_name], sites[name]), luas[name])
+                result = measure(args, at(by_server[server_name], pages[name]), luas[name])
                 result["round"] = r + 1
                 rounds[name][server_name].append(result)
-                log(f"round {r + 1}/{args.rounds} {name:6} {server_name:9}: {describe(result)}")
+                log(f"round {r + 1}/{args.rounds} {name:9} {server_name:9}: {describe(result)}")
                 time.sleep(0.5)
-    for name, site in sites.items():
+    for name, page in pages.items():
         for server in targets[name].values():
-            server.wait_ready(30, site.expect, site.page.path, site.headers())  # still right
-    for by_server in targets.values():
-        for server in by_server.values():
-            server.stop()
+            wait_page(server, page, sites[page.site], 30)  # still right after the load
+    for server in running:
+        server.stop()
 
     summary = {name: summarize(by_server) for name, by_server in rounds.items()}
     ratios, per_round = {}, {}
@@ -392,18 +420,16 @@ def main() -> int:
         "config": {
             **hello.run_config(args),
             "warm_starts": args.warm_starts,
-            "pages": {name: {"site": str(site.source.relative_to(REPO)) if site.source.is_relative_to(REPO)
-                             else str(site.source),
-                             "path": site.page.path, "host": site.host,
-                             "marker": site.page.marker.decode(), "what": site.page.what,
-                             "native_target": site.target, "native_env": site.env,
-                             "notes": site.notes}
+            "pages": {name: {"site": page.site, "path": page.path, "host": sites[page.site].host,
+                             "marker": page.marker.decode(), "what": page.what}
+                      for name, page in pages.items()},
+            "sites": {name: {"source": str(site.source), "native_target": site.target,
+                             "native_env": site.env, "notes": site.notes}
                       for name, site in sites.items()},
-            "commands": {name: {s: ["taskset", "-c", args.server_cpu, *server.argv]
-                                for s, server in by_server.items()}
-                         for name, by_server in targets.items()},
+            "commands": [["taskset", "-c", args.server_cpu, *server.argv] for server in running],
         },
-        "versions": {**hello.versions(args), "git_dirty": git_dirty(), "packages": packages},
+        "versions": {**hello.versions(args), "work_tree_changes": git_dirty(),
+                     "packages": packages},
         **hello.measured(rounds, summary, ratios, per_round),
         "start_to_first_response": startup,
     })
@@ -422,17 +448,17 @@ def git_dirty() -> list[str]:
 
 def print_table(args, sites, rounds, summary, ratios, per_round, startup) -> None:
     hello.print_heading(args, "framework pages",
-                        f"{'page':7} {'server':10} {TABLE_HEAD} {'bytes':>6} {'start ms':>9}")
+                        f"{'page':9} {'server':10} {TABLE_HEAD} {'bytes':>6} {'start ms':>9} {'first s':>8}")
     for name, by_server in summary.items():
         for server_name, s in by_server.items():
             bytes_ = median([run["bytes_per_request"] for run in rounds[name][server_name]])
-            start = startup[name].get(server_name, {}).get("median_ms")
-            print(f"{name:7} {server_name:10} {table_row(s)} {bytes_:6.0f} "
-                  f"{start if start is not None else '-':>9}")
+            start = startup[name].get(server_name, {})
+            print(f"{name:9} {server_name:10} {table_row(s)} {bytes_:6.0f} "
+                  f"{start.get('median_ms') or '-':>9} {start.get('first_start_s', '-'):>8}")
     for name, page_ratios in ratios.items():
         for key, value in page_ratios.items():
             spread = ", ".join(f"{r:.2f}" for r in per_round[name][key])
-            print(f"{name:7} {key + ' (req per server cpu-s)':42} {value:6.2f}x  rounds: {spread}")
+            print(f"{name:9} {key + ' (req per server cpu-s)':42} {value:6.2f}x  rounds: {spread}")
     loads = [s["loadavg_1m"] for by_server in summary.values() for s in by_server.values()]
     waits = [s["cpu_pressure_some"] for by_server in summary.values() for s in by_server.values()
              if s["cpu_pressure_some"] is not None]
@@ -440,10 +466,11 @@ def print_table(args, sites, rounds, summary, ratios, per_round, startup) -> Non
           + (f"; share of a run with a task waiting for a CPU {min(waits) * 100:.0f}-"
              f"{max(waits) * 100:.0f}%" if waits else ""))
     print(f"start ms: median of {args.warm_starts} fresh start(s), spawn to the page's first good "
-          "answer (wsgi-wasm with a warm build cache)")
-    for name, site in sites.items():
+          "answer (wsgi-wasm with a warm build cache); first s: the first start, which fills "
+          "the caches (a cold wsgi-wasm build, native bytecode) and migrates the databases")
+    for site in sites.values():
         for note in site.notes:
-            print(f"note ({name}): {note}")
+            print(f"note ({site.name}): {note}")
 
 
 if __name__ == "__main__":
