@@ -1,8 +1,9 @@
 """Build time: prepares the interpreter for the site and finds its WSGI callable.
 
 Runs once, when componentize-py imports `wsgi_bridge` to snapshot the interpreter: applies
-the site's environment, imports the preload lists, then imports the app module. Anything
-wrong with the site raises here, so the build fails with a traceback naming the site.
+the site's environment and the sandbox's hints (`hints.py`), imports the preload lists,
+imports the app module, then requests its warmup URLs (`warmup.py`). Anything wrong with
+the site raises here, so the build fails with a traceback naming the site.
 """
 
 import importlib
@@ -11,6 +12,7 @@ import sys
 
 import wsgi_site_config as config
 
+from . import hints, warmup
 from .preload import DEFAULT_PRELOAD
 
 
@@ -24,6 +26,7 @@ def load_site():
     # The build mounts the site's folders writable: leave no __pycache__ behind in them.
     sys.dont_write_bytecode = True
     os.environ.update(config.ENV)
+    hints.install(getattr(config, "NATIVE", {}))
     for name in DEFAULT_PRELOAD:
         try:
             importlib.import_module(name)
@@ -50,4 +53,5 @@ def load_site():
             f"{where}: {config.MODULE}.{config.CALLABLE} is a "
             f"{type(application).__name__}, not a WSGI callable"
         )
+    warmup.run(application)
     return application

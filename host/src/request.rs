@@ -7,7 +7,8 @@
 //!    over `Host`; no site for it and no default site → the configured `unknown_host`
 //!    behaviour (close the connection, or a fixed status).
 //! 3. **Static root** (`try_files $uri $uri/ @app`): a file, a directory index, a redirect
-//!    or a denial answers here; anything else falls through.
+//!    or a denial answers here; anything else falls through. Then the same for the folders
+//!    of `[static.from_packages]`, under their URL prefixes.
 //! 4. **App**: when the decoded path is inside the app's mount (else 404), the body is read
 //!    whole within the site's limits (`front::request_body`: 413/408/503/400) *before* the
 //!    request waits for an instance; `REMOTE_ADDR` comes from `front::forwarded`; then the
@@ -118,6 +119,13 @@ impl App {
             {
                 return Ok(response);
             }
+        }
+        if let Outcome::Response(response) = site
+            .package_static
+            .serve(request.method(), request.uri().path(), request.headers())
+            .await
+        {
+            return Ok(response);
         }
         let (Some(pool), Some(app)) = (&site.pool, &site.config.app) else {
             return Ok(pages::error(StatusCode::NOT_FOUND));

@@ -14,12 +14,14 @@ use wasmtime::Engine;
 use crate::build::{self, toolchain, Sources, Toolchain};
 use crate::config::{self, AppConfig, ServerConfig, Site};
 use crate::runtime::{load_component, Sandbox, SitePool};
-use crate::static_files::StaticRoot;
+use crate::static_files::{Aliases, StaticRoot};
 
 /// A site that is up.
 pub struct LiveSite {
     pub config: Site,
     pub static_root: Option<StaticRoot>,
+    /// `[static.from_packages]`: folders of the vendored packages, tried after the root.
+    pub package_static: Aliases,
     pub pool: Option<Arc<SitePool>>,
 }
 
@@ -76,15 +78,19 @@ fn bring_up(
     toolchain: &mut Option<Toolchain>,
     bar: &ProgressBar,
 ) -> Result<LiveSite> {
-    let static_root = match &site.static_root {
-        Some(config) => Some(StaticRoot::open(&config.root, config.options.clone())?),
+    let static_root = match site.static_root.as_ref().and_then(|c| Some((c.root.as_ref()?, c))) {
+        Some((root, config)) => Some(StaticRoot::open(root, config.options.clone())?),
         None => None,
     };
+    let mut package_static = Aliases::default();
     let pool = match &site.app {
         Some(app) => {
-            let pool = Arc::new(app_pool(
-                &site, app, state, sources, engine, toolchain, bar,
-            )?);
+            let (pool, artifact) = app_pool(&site, app, state, sources, engine, toolchain, bar)?;
+            if let Some(config) = &site.static_root {
+                let folders = build::package_folders(&site, &artifact)?;
+                package_static = Aliases::open(&folders, &config.options)?;
+            }
+            let pool = Arc::new(pool);
             pool.start_reaper();
             Some(pool)
         }
@@ -93,6 +99,7 @@ fn bring_up(
     Ok(LiveSite {
         config: site,
         static_root,
+        package_static,
         pool,
     })
 }
@@ -105,7 +112,7 @@ fn app_pool(
     engine: &Engine,
     toolchain: &mut Option<Toolchain>,
     bar: &ProgressBar,
-) -> Result<SitePool> {
+) -> Result<(SitePool, build::site::Artifact)> {
     let mut tools = |bar: &ProgressBar| -> Result<Toolchain> {
         if let Some(tools) = toolchain {
             return Ok(tools.clone());
@@ -139,17 +146,18 @@ fn app_pool(
         .collect();
     let sandbox = Sandbox {
         stdlib,
-        python_dirs: artifact.python_dirs,
+        python_dirs: artifact.python_dirs.clone(),
         env,
         data: app.data.clone(),
     };
-    SitePool::new(
+    let pool = SitePool::new(
         Arc::from(site.name.as_str()),
         engine,
         &component,
         sandbox,
         site.limits.clone(),
-    )
+    )?;
+    Ok((pool, artifact))
 }
 
 fn spinner(site: &str) -> ProgressBar {

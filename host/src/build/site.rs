@@ -3,9 +3,11 @@
 //! Steps, in order: hash the inputs; reuse the cached build when that hash is there; else
 //! stage the inputs (the bridge and generated config at guest path `/0`, the site's python
 //! path at `/1`…, vendored requirements last), vendor requirements with pip for the guest's
-//! CPython (native extension files are left out and listed), run componentize-py, and move
-//! the finished folder into place atomically. The staged folders stay: the server mounts
-//! them read-only at the same guest paths, so modules first imported at request time load.
+//! CPython (native extension files are removed and named in the config module, see
+//! `native.rs`), run componentize-py (which imports the bridge: it loads the app and runs
+//! the site's `warmup` URLs), and move the finished folder into place atomically. The staged
+//! folders stay: the server mounts them read-only at the same guest paths, so modules first
+//! imported at request time load, and `[static.from_packages]` folders are served from them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,11 +16,12 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use super::hash::{copy_tree, ContentHash};
+use super::native::{self, NativeFile};
 use super::toolchain::{Toolchain, COMPONENTIZE_PY_VERSION};
-use crate::config::{AppConfig, Site};
+use crate::config::{AppConfig, ConfigError, Site, SITE_FILE};
 
 /// Bump when the layout of a build folder or the way it is made changes.
-const BUILD_FORMAT: &str = "wsgi-wasm-build-1";
+const BUILD_FORMAT: &str = "wsgi-wasm-build-2";
 
 /// Where the inputs shared by every site live.
 #[derive(Debug, Clone)]
@@ -38,6 +41,8 @@ pub struct Artifact {
     pub component: PathBuf,
     /// Folders mounted read-only at guest paths `/0`, `/1`, … in this order.
     pub python_dirs: Vec<PathBuf>,
+    /// The vendored requirements (the last of `python_dirs`), when the site has any.
+    pub packages: Option<PathBuf>,
 }
 
 /// Why a build failed: the Python output is what the site's author needs to see.
@@ -45,6 +50,20 @@ pub struct Artifact {
 pub enum BuildError {
     #[error("site `{site}`: importing the app failed while building its component:\n{output}")]
     Python { site: String, output: String },
+    /// An import of a native extension the build removed (see `native.rs`).
+    #[error("site `{site}`: {reason}\n{output}")]
+    Native {
+        site: String,
+        reason: String,
+        output: String,
+    },
+    /// A `warmup` URL raised or answered 5xx while the component was built.
+    #[error("site `{site}`: `app.warmup`: {reason}\n{output}")]
+    Warmup {
+        site: String,
+        reason: String,
+        output: String,
+    },
     #[error("site `{site}`: vendoring `{requirements}` failed:\n{output}")]
     Requirements {
         site: String,
@@ -61,7 +80,7 @@ pub fn hash_inputs(site: &Site, app: &AppConfig, sources: &Sources) -> Result<St
     hash.text("componentize-py", COMPONENTIZE_PY_VERSION);
     hash.tree("wit", &sources.wit, &[])?;
     hash.tree("bridge", &sources.bridge.join("wsgi_bridge"), &[])?;
-    hash.text("config", &site_config_module(&site.name, app));
+    hash.text("config", &site_config_module(site, app));
     for (index, dir) in app.python_path.iter().enumerate() {
         super::hash::confine(&site.dir, dir, &not_built(site, app))?;
         hash.tree(&format!("python_path/{index}"), dir, &not_built(site, app))?;
@@ -85,11 +104,55 @@ pub fn cached(state_dir: &Path, site: &Site, hash: &str) -> Option<Artifact> {
     while dir.join("py").join(python_dirs.len().to_string()).is_dir() {
         python_dirs.push(dir.join("py").join(python_dirs.len().to_string()));
     }
+    let vendored = site.app.as_ref().is_some_and(|app| app.requirements.is_some());
+    let packages = python_dirs.last().filter(|_| vendored).cloned();
     Some(Artifact {
         dir,
         component,
         python_dirs,
+        packages,
     })
+}
+
+/// The folders of `[static.from_packages]`, each checked to be a folder inside the site's
+/// vendored packages: `(URL prefix segments, packages folder, folder inside it)`.
+pub fn package_folders(
+    site: &Site,
+    artifact: &Artifact,
+) -> Result<Vec<(Vec<String>, PathBuf, PathBuf)>, ConfigError> {
+    let Some(config) = &site.static_root else {
+        return Ok(Vec::new());
+    };
+    let file = site.dir.join(SITE_FILE);
+    let mut found = Vec::new();
+    for entry in &config.from_packages {
+        let missing = |why: &str| {
+            ConfigError::new(
+                &file,
+                "static.from_packages",
+                format!(
+                    "`{}` (for `{}`) {why} the site's vendored packages",
+                    entry.written, entry.prefix
+                ),
+            )
+        };
+        let Some(packages) = &artifact.packages else {
+            return Err(missing("cannot be looked up: there are no"));
+        };
+        let inside = packages
+            .canonicalize()
+            .and_then(|base| Ok((base, packages.join(&entry.folder).canonicalize()?)))
+            .is_ok_and(|(base, dir)| dir.starts_with(base) && dir.is_dir());
+        if !inside {
+            return Err(missing("is not a folder in"));
+        }
+        found.push((
+            entry.segments.clone(),
+            packages.clone(),
+            entry.folder.clone(),
+        ));
+    }
+    Ok(found)
 }
 
 /// Builds the site's component for `hash` (from [`hash_inputs`]).
@@ -112,12 +175,7 @@ pub fn build(
         &bridge_dir.join("wsgi_bridge"),
         &[],
     )?;
-    std::fs::write(
-        bridge_dir.join("wsgi_site_config.py"),
-        site_config_module(&site.name, app),
-    )
-    .context("cannot write the site config module")?;
-    let mut python_dirs = vec![bridge_dir];
+    let mut python_dirs = vec![bridge_dir.clone()];
     for dir in &app.python_path {
         let staged = py.join(python_dirs.len().to_string());
         copy_tree(dir, &staged, &not_built(site, app))?;
@@ -129,6 +187,9 @@ pub fn build(
         native = vendor(site, requirements, &staged, toolchain)?;
         python_dirs.push(staged);
     }
+    let config = site_config_module(site, app) + &native_table(&native);
+    std::fs::write(bridge_dir.join("wsgi_site_config.py"), config)
+        .context("cannot write the site config module")?;
 
     let started = Instant::now();
     let no_venv = work.join("no-venv");
@@ -157,14 +218,11 @@ pub fn build(
         if !native.is_empty() {
             text.push_str("\nThese native extension files have no WASI build and were left out:\n");
             for file in &native {
-                text.push_str(&format!("  {file}\n"));
+                text.push_str(&format!("  {} (package `{}`)\n", file.file, file.package));
             }
         }
         let _ = std::fs::remove_dir_all(&work);
-        return Err(BuildError::Python {
-            site: site.name.clone(),
-            output: text.trim_end().to_owned(),
-        });
+        return Err(classify(&site.name, text.trim_end().to_owned()));
     }
     let _ = std::fs::remove_dir_all(&no_venv);
     tracing::debug!(site = %site.name, seconds = started.elapsed().as_secs_f64(), "componentize-py done");
@@ -196,7 +254,7 @@ pub fn lock_site(state_dir: &Path, site: &Site) -> Result<std::fs::File> {
 /// from the site folder: editing a stylesheet does not rebuild the app) and the data folders
 /// (the app's own writable state, mounted at run time).
 fn not_built<'a>(site: &'a Site, app: &'a AppConfig) -> Vec<&'a Path> {
-    let static_root = site.static_root.iter().map(|s| s.root.as_path());
+    let static_root = site.static_root.iter().filter_map(|s| s.root.as_deref());
     static_root
         .chain(app.data.iter().map(|(dir, _)| dir.as_path()))
         .collect()
@@ -214,7 +272,7 @@ fn vendor(
     requirements: &Path,
     target: &Path,
     toolchain: &Toolchain,
-) -> Result<Vec<String>, BuildError> {
+) -> Result<Vec<NativeFile>, BuildError> {
     let output = Command::new(&toolchain.python)
         .args([
             "-m",
@@ -248,53 +306,93 @@ fn vendor(
         });
     }
     let _ = std::fs::remove_dir_all(target.join("bin"));
-    let mut native = Vec::new();
-    remove_native(target, target, &mut native)?;
-    native.sort();
-    Ok(native)
+    Ok(native::strip(target)?)
 }
 
-fn remove_native(root: &Path, dir: &Path, found: &mut Vec<String>) -> Result<()> {
-    for entry in
-        std::fs::read_dir(dir).with_context(|| format!("cannot read `{}`", dir.display()))?
-    {
-        let path = entry?.path();
-        if path.is_dir() {
-            remove_native(root, &path, found)?;
-        } else if path
-            .extension()
-            .is_some_and(|ext| ext == "so" || ext == "pyd" || ext == "dylib")
-        {
-            std::fs::remove_file(&path)
-                .with_context(|| format!("cannot remove `{}`", path.display()))?;
-            found.push(
-                path.strip_prefix(root)
-                    .unwrap_or(&path)
-                    .display()
-                    .to_string(),
-            );
-        }
+/// The build error for componentize-py's `output`: a missing native extension and a failed
+/// warmup request are told apart from other import failures by the bridge's messages
+/// (`hints.native_message`, `warmup.WarmupError`).
+fn classify(site: &str, output: String) -> BuildError {
+    let site = site.to_owned();
+    let last_line = |marker: &str| {
+        output
+            .lines()
+            .rev()
+            .find_map(|line| line.split_once(marker).map(|(_, rest)| rest.trim().to_owned()))
+    };
+    if let Some(reason) = last_line("wsgi_bridge.warmup.WarmupError: ") {
+        return BuildError::Warmup {
+            site,
+            reason,
+            output,
+        };
     }
-    Ok(())
+    let native = output
+        .lines()
+        .rev()
+        .find(|line| line.contains("which has no WebAssembly build"))
+        .and_then(|line| line.find("package `").map(|at| line[at..].trim().to_owned()));
+    match native {
+        Some(reason) => BuildError::Native {
+            site,
+            reason,
+            output,
+        },
+        None => BuildError::Python { site, output },
+    }
 }
 
-/// The `wsgi_site_config` module the bridge reads at build time.
-fn site_config_module(site: &str, app: &AppConfig) -> String {
-    let env: Vec<String> = app
-        .env
+/// The `wsgi_site_config` module the bridge reads at build time (without `NATIVE`, which
+/// [`native_table`] adds once the requirements are vendored: it follows from them).
+fn site_config_module(site: &Site, app: &AppConfig) -> String {
+    let dict = |map: &std::collections::BTreeMap<String, String>| {
+        let pairs: Vec<String> = map
+            .iter()
+            .map(|(k, v)| format!("{}: {}", py_str(k), py_str(v)))
+            .collect();
+        format!("{{{}}}", pairs.join(", "))
+    };
+    let list = |items: &[String]| {
+        let items: Vec<String> = items.iter().map(|m| py_str(m)).collect();
+        format!("[{}]", items.join(", "))
+    };
+    // The warmup requests' host: the first exact server name (a wildcard names no host).
+    let host = site
+        .server_names
         .iter()
-        .map(|(k, v)| format!("{}: {}", py_str(k), py_str(v)))
-        .collect();
-    let preload: Vec<String> = app.preload.iter().map(|m| py_str(m)).collect();
+        .find(|name| !name.starts_with("*."))
+        .map_or("localhost", String::as_str);
     format!(
         "# Generated by wsgi-wasm for this build; do not edit.\n\
-         SITE = {}\nMODULE = {}\nCALLABLE = {}\nPRELOAD = [{}]\nENV = {{{}}}\n",
-        py_str(site),
+         SITE = {}\nMODULE = {}\nCALLABLE = {}\nPRELOAD = {}\nENV = {}\n\
+         MOUNT = {}\nVARS = {}\nWARMUP = {}\nWARMUP_HOST = {}\n",
+        py_str(&site.name),
         py_str(&app.module),
         py_str(&app.callable),
-        preload.join(", "),
-        env.join(", ")
+        list(&app.preload),
+        dict(&app.env),
+        py_str(&app.mount),
+        dict(&app.vars),
+        list(&app.warmup),
+        py_str(host),
     )
+}
+
+/// `NATIVE`: each importable module the build removed → (its package, its file).
+fn native_table(native: &[NativeFile]) -> String {
+    let entries: Vec<String> = native
+        .iter()
+        .filter_map(|file| {
+            let module = file.module.as_ref()?;
+            Some(format!(
+                "{}: ({}, {})",
+                py_str(module),
+                py_str(&file.package),
+                py_str(&file.file)
+            ))
+        })
+        .collect();
+    format!("NATIVE = {{{}}}\n", entries.join(", "))
 }
 
 /// A Python string literal for any text (escapes everything outside printable ASCII).

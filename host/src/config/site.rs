@@ -12,6 +12,7 @@
 //! python_path = ["."]                   # folders relative to the site folder
 //! requirements = "requirements.txt"     # pure-Python packages vendored at build time
 //! preload = ["myapp.views"]             # modules imported at build time, before the snapshot
+//! warmup = ["/", "/login/"]             # URLs requested at build time, before the snapshot
 //! env = { APP_MODE = "production" }     # the app's os.environ; never the host's
 //! vars = { SITE_TIER = "gold" }         # wsgi_var: extra keys in every request's environ
 //! pass_authorization = false            # wsgi_pass_authorization: HTTP_AUTHORIZATION
@@ -57,6 +58,8 @@ struct RawApp {
     #[serde(default)]
     preload: Vec<String>,
     #[serde(default)]
+    warmup: Vec<String>,
+    #[serde(default)]
     env: BTreeMap<String, String>,
     mount: Option<String>,
     #[serde(default)]
@@ -95,6 +98,8 @@ pub struct AppConfig {
     /// The requirements file, when the site has one.
     pub requirements: Option<PathBuf>,
     pub preload: Vec<String>,
+    /// URLs (path and query, inside the mount) the build requests before the snapshot.
+    pub warmup: Vec<String>,
     pub env: BTreeMap<String, String>,
     /// `SCRIPT_NAME` of the app: empty for the root, else `/prefix` without a trailing `/`.
     pub mount: String,
@@ -218,6 +223,14 @@ pub fn load_site(dir: &Path, defaults: &SiteDefaults) -> Result<Site, ConfigErro
         Some(app) => Some(resolve_app(app, dir, &file)?),
         None => None,
     };
+    let vendored = app.as_ref().is_some_and(|app| app.requirements.is_some());
+    if static_root.as_ref().is_some_and(|s| !s.from_packages.is_empty()) && !vendored {
+        return Err(err(
+            "static.from_packages",
+            "needs `[app]` with `requirements`: the folders are looked up in the vendored packages"
+                .into(),
+        ));
+    }
     Ok(Site {
         name,
         dir: dir.to_path_buf(),
@@ -334,12 +347,40 @@ fn resolve_app(app: RawApp, dir: &Path, file: &Path) -> Result<AppConfig, Config
         python_path,
         requirements,
         preload: app.preload,
+        warmup: warmup_urls(app.warmup, &mount).map_err(|reason| err("app.warmup", reason))?,
         env: app.env,
         mount,
         vars: app.vars,
         pass_authorization: app.pass_authorization,
         data,
     })
+}
+
+/// At most this many `warmup` URLs: each one runs inside the build.
+const MAX_WARMUP: usize = 50;
+
+/// Checks `app.warmup`: request targets in origin form (`/path?query`), inside the mount.
+fn warmup_urls(urls: Vec<String>, mount: &str) -> Result<Vec<String>, String> {
+    if urls.len() > MAX_WARMUP {
+        return Err(format!("{} URLs: at most {MAX_WARMUP}", urls.len()));
+    }
+    for url in &urls {
+        let path = url.split_once('?').map_or(url.as_str(), |(path, _)| path);
+        let printable = url.bytes().all(|b| b.is_ascii_graphic()) && !url.contains('#');
+        if !path.starts_with('/') || path.starts_with("//") || !printable {
+            return Err(format!(
+                "`{url}` is not a URL path such as `/` or `/search?q=x` (printable ASCII, no `#`)"
+            ));
+        }
+        let decoded = percent_encoding::percent_decode_str(path).collect::<Vec<u8>>();
+        let inside = decoded
+            .strip_prefix(mount.as_bytes())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(b"/"));
+        if !inside {
+            return Err(format!("`{url}` is outside the app's mount `{mount}`"));
+        }
+    }
+    Ok(urls)
 }
 
 fn normalize_server_name(name: &str) -> Result<String, String> {

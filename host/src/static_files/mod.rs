@@ -163,7 +163,19 @@ pub async fn serve(root: &StaticRoot, method: &Method, path: &str, headers: &Hea
     if method != Method::GET && !head {
         return Outcome::NotFound;
     }
+    serve_found(root, &request, &request, path, headers, head)
+}
 
+/// Steps 4–9: `inside` is the path below `root`; `request` the whole request path (for the
+/// directory redirect's `Location`).
+fn serve_found(
+    root: &StaticRoot,
+    inside: &path::RequestPath,
+    request: &path::RequestPath,
+    path: &str,
+    headers: &HeaderMap,
+    head: bool,
+) -> Outcome {
     let options = &*root.options;
     let accepted = if options.precompressed {
         encoding::accepted(headers)
@@ -171,7 +183,7 @@ pub async fn serve(root: &StaticRoot, method: &Method, path: &str, headers: &Hea
         Vec::new()
     };
     // Inline on this worker, like nginx without aio: see "Blocking file-system calls".
-    let lookup = open::lookup(&root.dir, &request, options, &accepted);
+    let lookup = open::lookup(&root.dir, inside, options, &accepted);
 
     let found = match lookup {
         Lookup::Found(found) => found,
@@ -186,6 +198,89 @@ pub async fn serve(root: &StaticRoot, method: &Method, path: &str, headers: &Hea
         }
     };
     Outcome::Response(respond(options, found, headers, head))
+}
+
+/// Folders served at URL prefixes (`[static.from_packages]`, nginx's `location` + `alias`),
+/// tried after the site's static root: the longest prefix that the decoded request path
+/// starts with wins, and the rest of the path is looked up in its folder with the whole
+/// pipeline above. A path under no prefix is not theirs ([`Outcome::NotFound`]), even when
+/// it could not be decoded: the app may still answer it.
+#[derive(Debug, Clone, Default)]
+pub struct Aliases(Vec<Alias>);
+
+#[derive(Debug, Clone)]
+struct Alias {
+    segments: Vec<String>,
+    /// `/a/b/`: the prefix as a raw request path starts with it (its segments are plain).
+    raw: String,
+    root: StaticRoot,
+}
+
+impl Aliases {
+    /// Opens `folder` inside `base` for each `(prefix segments, base, folder)`, with cap-std
+    /// (so no part of `folder` can lead out of `base`).
+    pub fn open(
+        entries: &[(Vec<String>, std::path::PathBuf, std::path::PathBuf)],
+        options: &StaticOptions,
+    ) -> anyhow::Result<Self> {
+        let mut aliases = Vec::new();
+        for (segments, base, folder) in entries {
+            let base_dir = cap_std::fs::Dir::open_ambient_dir(base, cap_std::ambient_authority())
+                .with_context(|| format!("cannot open `{}`", base.display()))?;
+            let dir = base_dir.open_dir(folder).with_context(|| {
+                format!("cannot open `{}` in `{}`", folder.display(), base.display())
+            })?;
+            let mut raw = String::from("/");
+            for segment in segments {
+                raw.push_str(segment);
+                raw.push('/');
+            }
+            aliases.push(Alias {
+                segments: segments.clone(),
+                raw,
+                root: StaticRoot {
+                    dir: Arc::new(dir),
+                    options: Arc::new(options.clone()),
+                },
+            });
+        }
+        aliases.sort_by(|a, b| b.segments.len().cmp(&a.segments.len()));
+        Ok(Aliases(aliases))
+    }
+
+    /// Serves `path` (raw, as for [`serve`]) from the folder of the longest matching prefix.
+    pub async fn serve(&self, method: &Method, path: &str, headers: &HeaderMap) -> Outcome {
+        if self.0.is_empty() {
+            return Outcome::NotFound;
+        }
+        let head = method == Method::HEAD;
+        let request = match path::decode(path) {
+            Ok(request) => request,
+            Err(err) if self.0.iter().any(|alias| path.starts_with(&alias.raw)) => {
+                tracing::debug!(path, ?err, "static: refused request path");
+                return Outcome::Response(reply::status(StatusCode::BAD_REQUEST, head));
+            }
+            Err(_) => return Outcome::NotFound,
+        };
+        let Some(alias) = self
+            .0
+            .iter()
+            .find(|alias| request.segments.starts_with(&alias.segments))
+        else {
+            return Outcome::NotFound;
+        };
+        if request.dot_rule() == DotRule::Hidden {
+            return Outcome::Response(reply::status(StatusCode::NOT_FOUND, head));
+        }
+        if method != Method::GET && !head {
+            return Outcome::NotFound;
+        }
+        let inside = path::RequestPath {
+            segments: request.segments[alias.segments.len()..].to_vec(),
+            trailing_slash: request.trailing_slash,
+        };
+        serve_found(&alias.root, &inside, &request, path, headers, head)
+    }
 }
 
 /// Steps 7–9 for an opened representation.

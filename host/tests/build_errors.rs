@@ -1,0 +1,106 @@
+//! What the sandbox does not have, as a site author meets it: a package that is only a
+//! native extension fails the build naming the package and the file; a standard-library
+//! module the guest lacks (`ssl`) or a thread fails its request with a 500 and a one-line
+//! hint in the log, never in the response; code that expects them to be missing (an
+//! optional import, MarkupSafe's pure-Python fallback) keeps working.
+
+mod common;
+
+use std::ffi::OsStr;
+
+use common::{run_cli, state_dir, tagged_event, Layout, Server};
+
+#[test]
+fn build_errors_native_only_package_is_named_with_its_file() {
+    let layout = Layout::new();
+    layout.copy_fixture("native", "native");
+    let sites = layout.sites();
+    let state = state_dir();
+    let out = run_cli(&[
+        OsStr::new("build"),
+        OsStr::new("--sites"),
+        sites.as_os_str(),
+        OsStr::new("--state"),
+        state.as_os_str(),
+    ]);
+    assert_ne!(out.code, Some(0), "the build fails:\n{}", out.all());
+    let first = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("FAILED"))
+        .unwrap_or_else(|| panic!("a FAILED line:\n{}", out.all()));
+    assert_eq!(
+        first,
+        "FAILED  site `native`: package `ujson` needs the native extension \
+         `ujson.cpython-314-x86_64-linux-gnu.so`, which has no WebAssembly build; \
+         use a pure-Python alternative"
+    );
+    // The traceback points at the app's import, and the removed files are listed.
+    for needle in [
+        "/1/app.py\", line 3, in <module>",
+        "import ujson",
+        "ujson.cpython-314-x86_64-linux-gnu.so (package `ujson`)",
+    ] {
+        assert!(out.stdout.contains(needle), "{needle:?} in:\n{}", out.stdout);
+    }
+}
+
+/// Asserts `path` failed with a bare 500 and the log holds `hint`, tagged with the site
+/// and a request id.
+fn assert_500_with_hint(server: &Server, path: &str, hint: &str) {
+    let response = server.get("sandbox.test", path);
+    assert_eq!(response.status, 500, "{path}: {}", response.text());
+    let body = response.text();
+    assert_eq!(body, "500 Internal Server Error\n", "{path}: nothing leaks");
+    let event = tagged_event(server, "sandbox", |e| e.contains(hint));
+    assert!(event.contains(hint), "{event}");
+}
+
+#[test]
+fn build_errors_missing_stdlib_module_is_a_500_with_a_hint() {
+    let server = Server::start(&["sandbox"]);
+    assert_500_with_hint(
+        &server,
+        "/ssl",
+        "ModuleNotFoundError: No module named '_ssl': ssl is not available in the \
+         wsgi-wasm sandbox: the guest has no OpenSSL and no network; TLS is terminated by \
+         the server",
+    );
+}
+
+#[test]
+fn build_errors_thread_start_is_a_500_with_a_hint() {
+    let server = Server::start(&["sandbox"]);
+    assert_500_with_hint(
+        &server,
+        "/thread",
+        "RuntimeError: can't start new thread: threads are not available in the wsgi-wasm \
+         sandbox",
+    );
+}
+
+#[test]
+fn build_errors_stripped_extension_imported_at_request_time() {
+    let server = Server::start(&["sandbox"]);
+    assert_500_with_hint(
+        &server,
+        "/ujson",
+        "No module named 'ujson': package `ujson` needs the native extension \
+         `ujson.cpython-314-x86_64-linux-gnu.so`, which has no WebAssembly build",
+    );
+}
+
+#[test]
+fn build_errors_optional_imports_keep_working() {
+    let server = Server::start(&["sandbox"]);
+    let facts = server.get_ok("sandbox.test", "/optional").json();
+    // `except ImportError` still catches it, with the module name code may check.
+    assert_eq!(facts["ssl"], serde_json::json!(["ModuleNotFoundError", "_ssl"]));
+    assert_eq!(facts["lzma"], serde_json::json!(["ModuleNotFoundError", "_lzma"]));
+    // The app's module-level `try: import ujson` fell back at build time.
+    assert_eq!(facts["fast_json"], false);
+    // MarkupSafe lost its C speedup and runs its pure-Python one.
+    assert_eq!(facts["escape"], "&lt;b&gt;");
+    assert_eq!(facts["escape_inner"], "markupsafe._native");
+    assert_eq!(facts["sha256"], "ba7816bf");
+}

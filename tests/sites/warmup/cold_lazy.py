@@ -1,0 +1,1 @@
+"""Imported only by the /cold view, which no warmup URL names."""
