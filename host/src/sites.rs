@@ -156,6 +156,7 @@ fn app_pool(
         &component,
         sandbox,
         site.limits.clone(),
+        app.data_lock,
     )?;
     Ok((pool, artifact))
 }

@@ -17,6 +17,7 @@
 //! vars = { SITE_TIER = "gold" }         # wsgi_var: extra keys in every request's environ
 //! pass_authorization = false            # wsgi_pass_authorization: HTTP_AUTHORIZATION
 //! data = ["data"]                       # folders the app may write, at `/data` in the guest
+//! data_lock = "exclusive"               # with data: "exclusive", "methods" or "none"
 //! [limits]                              # optional; see `limits.rs` for every key
 //! memory = "128MiB"
 //! ```
@@ -30,6 +31,7 @@ use super::limits::{Limits, RawLimits};
 use super::parse::{inside, read_toml};
 use super::static_root::{self, RawStatic, StaticConfig};
 use super::{ConfigError, SiteDefaults};
+use crate::runtime::data_lock::DataLock;
 
 /// The file name every site folder must hold.
 pub const SITE_FILE: &str = "site.toml";
@@ -68,6 +70,7 @@ struct RawApp {
     pass_authorization: bool,
     #[serde(default)]
     data: Vec<String>,
+    data_lock: Option<String>,
 }
 
 /// A validated site.
@@ -108,6 +111,8 @@ pub struct AppConfig {
     pub pass_authorization: bool,
     /// Folders the app may write, each mounted read-write at `/<name>` in the guest.
     pub data: Vec<(PathBuf, String)>,
+    /// How requests are kept apart around `data` (no lock when it is empty).
+    pub data_lock: DataLock,
 }
 
 /// Reads every `<sites_dir>/<name>/site.toml`, in name order. Sites that fail to load are
@@ -341,6 +346,8 @@ fn resolve_app(app: RawApp, dir: &Path, file: &Path) -> Result<AppConfig, Config
         }
         data.push((path, guest));
     }
+    let data_lock = DataLock::resolve(app.data_lock.as_deref(), !data.is_empty())
+        .map_err(|reason| err("app.data_lock", reason))?;
     Ok(AppConfig {
         module,
         callable,
@@ -353,6 +360,7 @@ fn resolve_app(app: RawApp, dir: &Path, file: &Path) -> Result<AppConfig, Config
         vars: app.vars,
         pass_authorization: app.pass_authorization,
         data,
+        data_lock,
     })
 }
 

@@ -3,6 +3,7 @@
 
 pub mod bindings;
 pub mod budget;
+pub mod data_lock;
 pub mod engine;
 pub mod lane;
 pub mod pool;

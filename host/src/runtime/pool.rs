@@ -10,6 +10,8 @@
 //! - Every instance's memory is charged to the site's [`MemoryBudget`]; an instance that
 //!   cannot be made because the budget is full is [`Busy::Budget`].
 //! - An instance whose call trapped, timed out or ran out of memory is dropped by the caller.
+//! - A site with writable data keeps its requests apart with its [`DataGate`], taken before
+//!   the wait for an instance ([`SitePool::admit`]).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -23,6 +25,7 @@ use wasmtime::{Engine, Store, UpdateDeadline};
 
 use super::bindings::{Wsgi, WsgiPre};
 use super::budget::MemoryBudget;
+use super::data_lock::{DataGate, DataGuard, DataLock, Locked};
 use super::engine::EPOCH_TICK;
 use super::lane;
 use super::store::{Sandbox, StoreState};
@@ -47,6 +50,8 @@ pub enum Busy {
     #[error("the site's memory budget is full")]
     Budget,
     #[error(transparent)]
+    DataLock(#[from] Locked),
+    #[error(transparent)]
     Failed(#[from] anyhow::Error),
 }
 
@@ -61,6 +66,7 @@ pub struct SitePool {
     idle: Mutex<Vec<Instance>>,
     slots: Arc<Semaphore>,
     waiting: AtomicUsize,
+    data_lock: DataGate,
 }
 
 /// An instance lent to one request, with its slot under the site's cap.
@@ -77,6 +83,7 @@ impl SitePool {
         component: &Component,
         sandbox: Sandbox,
         limits: Limits,
+        data_lock: DataLock,
     ) -> Result<Self> {
         let mut linker = Linker::<StoreState>::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).context("cannot link WASI")?;
@@ -87,6 +94,8 @@ impl SitePool {
             .with_context(|| format!("site `{site}`: the component does not fit the host"))?;
         let pre = WsgiPre::new(pre)
             .with_context(|| format!("site `{site}`: the component does not export `handle`"))?;
+        let folders = sandbox.data.iter().map(|(host, _)| host.clone()).collect();
+        let gate = DataGate::new(&site, data_lock, &limits, folders);
         Ok(Self {
             site,
             engine: engine.clone(),
@@ -94,6 +103,7 @@ impl SitePool {
             sandbox,
             budget: MemoryBudget::new(limits.memory_budget()),
             slots: Arc::new(Semaphore::new(limits.instances)),
+            data_lock: gate,
             limits,
             idle: Mutex::new(Vec::new()),
             waiting: AtomicUsize::new(0),
@@ -129,6 +139,20 @@ impl SitePool {
                 drop(expired);
             }
         });
+    }
+
+    /// Takes the site's data lock for a request with `method`, then an instance: a request
+    /// held back by the lock holds no instance while it waits. The guard must live as long
+    /// as the request.
+    pub async fn admit(&self, method: &str, request: u64) -> Result<(DataGuard, Lease), Busy> {
+        let guard = self.data_lock.enter(method, &self.site, request).await?;
+        Ok((guard, self.acquire().await?))
+    }
+
+    /// Ends the data lock of a request whose instance was discarded: clears the sqlite locks
+    /// the instance may have left (see [`DataGate::recover`]).
+    pub async fn recover_data(&self, guard: DataGuard, request: u64) {
+        self.data_lock.recover(guard, &self.site, request).await;
     }
 
     /// Waits for a slot under the site's cap (within the queue's bounds), then lends an idle

@@ -22,6 +22,7 @@ use crate::body::{self, Body};
 use crate::config::Isolation;
 use crate::pages;
 use crate::runtime::budget::Reservation;
+use crate::runtime::data_lock;
 use crate::runtime::pool::{Busy, Lease};
 use crate::runtime::SitePool;
 
@@ -101,12 +102,14 @@ enum Ending {
 async fn run(pool: Arc<SitePool>, mut request: AppRequest, sink: ResponseSink) {
     let site = pool.site().clone();
     let id = request.request_id;
-    let mut lease = match pool.acquire().await {
-        Ok(lease) => lease,
+    // The site's data lock (if it has writable data) is held by this task until it ends.
+    let method = data_lock::method_of(&request.environ);
+    let (data_guard, mut lease) = match pool.admit(method, id).await {
+        Ok(admitted) => admitted,
         Err(busy) => {
             let (status, retry_after) = match &busy {
                 Busy::Failed(_) => (StatusCode::INTERNAL_SERVER_ERROR, None),
-                Busy::QueueFull(_) | Busy::QueueTimeout(_) | Busy::Budget => (
+                Busy::QueueFull(_) | Busy::QueueTimeout(_) | Busy::Budget | Busy::DataLock(_) => (
                     StatusCode::SERVICE_UNAVAILABLE,
                     Some(pool.limits().queue_timeout.as_secs().max(1)),
                 ),
@@ -152,6 +155,10 @@ async fn run(pool: Arc<SitePool>, mut request: AppRequest, sink: ResponseSink) {
     }
     if keep {
         pool.release(lease);
+    } else {
+        // The discarded instance may have died holding sqlite's lock folders.
+        drop(lease);
+        pool.recover_data(data_guard, id).await;
     }
 }
 

@@ -1,0 +1,300 @@
+//! Writable data (`app.data`) and the data lock (`app.data_lock`), over real HTTP against
+//! copies of the `sqlite` fixture: a plain WSGI app keeping a counter and rows in sqlite at
+//! `/data/app.db`, whose `POST /add` is a read-modify-write that loses updates when two run
+//! at once (sqlite has no file locks on WASI).
+//!
+//! The fixture marks every request in `/data/active` while it runs and logs each overlap it
+//! sees to `data/overlaps.log`, which the tests read from the host: the lock is shown to
+//! exclude by what really ran together, not by timing. The `none` test shows the detector
+//! does see overlaps when nothing keeps requests apart.
+//!
+//! Every copy keeps the site name `sqlite` (its app lives in `src/`), so all share one build.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{run_cli, Layout, Response, Server};
+
+const HOST: &str = "sqlite.test";
+
+/// Copies the fixture to `sites/sqlite` with `app` lines added to its `[app]` table and
+/// `limits` as its `[limits]` table, and makes its empty `data` folder.
+fn sqlite_site(layout: &Layout, app: &str, limits: &str) -> PathBuf {
+    let dir = layout.copy_fixture("sqlite", "sqlite");
+    let file = dir.join("site.toml");
+    let toml = std::fs::read_to_string(&file).unwrap();
+    assert!(toml.contains("[app]\n") && !toml.lines().any(|l| l.trim() == "[limits]"));
+    let toml = toml.replace("[app]\n", &format!("[app]\n{app}"));
+    std::fs::write(&file, format!("{toml}\n[limits]\n{limits}")).unwrap();
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    dir
+}
+
+/// Serves the layout's sites folder while the layout stays with the test, so the test can
+/// stop the server and start another one on the same folder.
+fn serve(layout: &Layout) -> Server {
+    Server::launch(tempfile::tempdir().unwrap(), &layout.sites(), &[])
+}
+
+fn post(server: &Server, path: &str, body: &str) -> Response {
+    server.request(
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n",
+            body.len()
+        ),
+        body.as_bytes(),
+    )
+}
+
+/// `POST /add`; asserts a 200 and returns the counter value this write produced.
+fn add(server: &Server, who: &str) -> u64 {
+    let response = post(server, "/add", who);
+    assert_eq!(
+        response.status,
+        200,
+        "POST /add {who}: {}\n{}",
+        response.text(),
+        server.log()
+    );
+    response.json()["n"].as_u64().expect("a counter value")
+}
+
+/// `GET /count`: `(counter, rows, distinct counter values in rows)`.
+fn counts(server: &Server) -> (u64, u64, u64) {
+    let json = server.get_ok(HOST, "/count").json();
+    let field = |name: &str| json[name].as_u64().expect("a number");
+    (field("counter"), field("rows"), field("distinct"))
+}
+
+/// Asserts `PRAGMA integrity_check` says ok, on sqlite's rollback journal.
+fn assert_intact(server: &Server) {
+    let json = server.get_ok(HOST, "/check").json();
+    assert_eq!(json["integrity"], serde_json::json!(["ok"]), "{json}");
+    assert_eq!(json["journal_mode"], "delete", "{json}");
+}
+
+/// The overlaps the app saw (`<self> saw <others>`, each named `<METHOD>-<random>`).
+fn overlaps(site: &Path) -> Vec<String> {
+    match std::fs::read_to_string(site.join("data/overlaps.log")) {
+        Ok(text) => text.lines().map(str::to_owned).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => panic!("reading overlaps.log: {e}"),
+    }
+}
+
+/// `threads` clients at once, each sending `each` requests made by `send(thread, i)`.
+fn at_once<T: Send>(
+    threads: usize,
+    each: usize,
+    send: impl Fn(usize, usize) -> T + Sync,
+) -> Vec<T> {
+    let send = &send;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| scope.spawn(move || (0..each).map(|i| send(t, i)).collect::<Vec<T>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a client thread"))
+            .collect()
+    })
+}
+
+const WRITERS: usize = 8;
+const WRITES: usize = 25;
+
+#[test]
+fn data_concurrent_writers_lose_no_write() {
+    let layout = Layout::new();
+    let site = sqlite_site(&layout, "", "instances = 4\n");
+    let server = serve(&layout);
+    let server = &server;
+    // Writers and readers at once; the default lock (`exclusive`) runs each request alone.
+    let mut written: Vec<u64> = at_once(WRITERS + 2, WRITES, |t, i| {
+        if t < WRITERS {
+            Some(add(server, &format!("writer {t} write {i}")))
+        } else {
+            let (counter, rows, _) = counts(server);
+            assert_eq!(counter, rows, "a reader sees whole writes only");
+            None
+        }
+    })
+    .into_iter()
+    .flatten()
+    .collect();
+    written.sort_unstable();
+    let total = (WRITERS * WRITES) as u64;
+    assert_eq!(
+        written,
+        (1..=total).collect::<Vec<u64>>(),
+        "every write read the counter the write before it left"
+    );
+    assert_eq!(counts(server), (total, total, total));
+    assert_intact(server);
+    assert_eq!(overlaps(&site), Vec::<String>::new(), "no request ran beside another");
+}
+
+#[test]
+fn data_lock_methods_shares_reads_and_runs_writes_alone() {
+    let layout = Layout::new();
+    let site = sqlite_site(&layout, "data_lock = \"methods\"\n", "instances = 4\n");
+    let server = serve(&layout);
+    let server = &server;
+    // Two GETs that each wait (bounded) until the other has come in: both meet.
+    let met = at_once(2, 1, |_, _| {
+        server.get_ok(HOST, "/rendezvous?group=reads").json()["met"].clone()
+    });
+    assert_eq!(met, [true, true], "reads run together under `methods`");
+
+    let writers = 4;
+    let writes = 15;
+    let written = at_once(writers * 2, writes, |t, i| {
+        if t < writers {
+            Some(add(server, &format!("writer {t} write {i}")))
+        } else {
+            counts(server);
+            None
+        }
+    });
+    let total = (writers * writes) as u64;
+    assert_eq!(written.iter().flatten().count() as u64, total);
+    assert_eq!(counts(server), (total, total, total));
+    assert_intact(server);
+    let seen = overlaps(&site);
+    assert!(
+        seen.iter().any(|line| line.starts_with("GET-")),
+        "the readers that met are in the log: {seen:?}"
+    );
+    let with_writes: Vec<&String> = seen.iter().filter(|l| l.contains("POST-")).collect();
+    assert!(with_writes.is_empty(), "a write ran beside another request: {with_writes:?}");
+}
+
+#[test]
+fn data_lock_none_lets_requests_overlap() {
+    let layout = Layout::new();
+    let site = sqlite_site(&layout, "data_lock = \"none\"\n", "instances = 4\n");
+    let server = serve(&layout);
+    let server = &server;
+    // Without a lock two POSTs run together, and the fixture's detector sees it: the empty
+    // overlap logs of the other tests mean the lock kept requests apart.
+    let met = at_once(2, 1, |_, _| {
+        let response = post(server, "/rendezvous?group=writes", "");
+        assert_eq!(response.status, 200, "{}\n{}", response.text(), server.log());
+        response.json()["met"].clone()
+    });
+    assert_eq!(met, [true, true], "writes run together under `none`");
+    let seen = overlaps(&site);
+    assert!(
+        seen.iter().any(|l| l.starts_with("POST-") && l.contains(" saw POST-")),
+        "the detector logged the overlap: {seen:?}"
+    );
+}
+
+#[test]
+fn data_survives_instance_recycling_and_a_restart() {
+    let layout = Layout::new();
+    let site = sqlite_site(&layout, "", "instances = 4\nmax_requests = 2\n");
+    let server = serve(&layout);
+    let served = at_once(4, 10, |t, i| {
+        let response = post(&server, "/add", &format!("writer {t} write {i}"));
+        assert_eq!(response.status, 200, "{}\n{}", response.text(), server.log());
+        response.json()["served"].as_u64().expect("a served count")
+    });
+    assert!(
+        served.iter().all(|&n| n <= 2),
+        "every instance was replaced after two requests: {served:?}"
+    );
+    assert_eq!(counts(&server), (40, 40, 40));
+    drop(server);
+    // As if the server had been killed mid-transaction: sqlite's lock folder is left.
+    std::fs::create_dir(site.join("data/app.db.lock")).unwrap();
+
+    // A new server on the same sites folder finds the data where the last one left it, and
+    // clears the stale lock before any instance runs.
+    let server = serve(&layout);
+    assert!(!site.join("data/app.db.lock").exists(), "{}", server.log());
+    assert!(server.log().contains("removed the stale sqlite lock"), "{}", server.log());
+    assert_eq!(counts(&server), (40, 40, 40));
+    assert_eq!(add(&server, "after the restart"), 41);
+    assert_eq!(counts(&server), (41, 41, 41));
+    assert_intact(&server);
+    assert!(site.join("data/app.db").is_file(), "the database is in the site's data folder");
+}
+
+#[test]
+fn data_lock_is_released_after_failures_and_timeouts() {
+    let layout = Layout::new();
+    sqlite_site(
+        &layout,
+        "",
+        "instances = 2\nrequest_timeout = \"5s\"\nqueue_timeout = \"1s\"\n",
+    );
+    let server = serve(&layout);
+    assert_eq!(add(&server, "first"), 1);
+
+    // The app raises inside a transaction (and rolls it back): a 500, and the lock is free.
+    let failed = post(&server, "/fail", "");
+    assert_eq!(failed.status, 500, "{}", failed.text());
+    server.wait_for_log("sqlite: failed inside a transaction");
+    assert_eq!(add(&server, "after the failure"), 2);
+
+    // A request that holds the lock past its request_timeout, mid-transaction.
+    std::thread::scope(|scope| {
+        let slow = scope.spawn(|| post(&server, "/slow?s=60", ""));
+        server.wait_for_log("sqlite: slow started");
+        assert!(server.log().contains("sqlite: slow started"), "{}", server.log());
+        // Meanwhile a write waits for the lock (not for an instance: one is free) and gives up
+        // after the queue_timeout.
+        let waiting = post(&server, "/add", "while the slow one runs");
+        assert_eq!(waiting.status, 503, "{}\n{}", waiting.text(), server.log());
+        assert!(waiting.header("retry-after").is_some(), "{waiting:?}");
+        let log = server.wait_for_log("data lock was not free within 1s");
+        assert!(log.contains("data lock was not free within 1s"), "{log}");
+        let slow = slow.join().unwrap();
+        assert_eq!(slow.status, 504, "{}\n{}", slow.text(), server.log());
+    });
+    // The discarded instance's sqlite lock folder was cleared and the data lock released;
+    // the killed transaction's journal is rolled back by the next connection, so its +1000
+    // is gone.
+    let log = server.wait_for_log("removed the stale sqlite lock");
+    assert!(log.contains("left by the discarded instance"), "{log}");
+    assert_eq!(add(&server, "after the timeout"), 3);
+    assert_eq!(counts(&server), (3, 3, 3));
+    assert_intact(&server);
+}
+
+/// `wsgi-wasm check` over one site with `app` lines in its `[app]` table: the error line.
+fn check_error(app: &str) -> String {
+    let layout = Layout::new();
+    let dir = layout.sites().join("bad");
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::write(
+        dir.join("site.toml"),
+        format!("server_names = [\"bad.test\"]\n[app]\n{app}"),
+    )
+    .unwrap();
+    let sites = layout.sites();
+    let out = run_cli(&["check".as_ref(), "--sites".as_ref(), sites.as_os_str()]);
+    assert_ne!(out.code, Some(0), "{out:?}");
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("error") && l.contains("/bad/site.toml: "))
+        .unwrap_or_else(|| panic!("an error for site.toml in {out:?}"))
+        .to_owned();
+    assert!(line.contains(": `app.data_lock`: "), "{line}");
+    line
+}
+
+#[test]
+fn data_lock_config_errors_name_the_key_and_value() {
+    let unknown = check_error("data = [\"data\"]\ndata_lock = \"sometimes\"\n");
+    assert!(unknown.contains("`sometimes`"), "{unknown}");
+    assert!(unknown.contains("`exclusive`, `methods` or `none`"), "{unknown}");
+
+    let alone = check_error("data_lock = \"exclusive\"\n");
+    assert!(alone.contains("`exclusive`"), "{alone}");
+    assert!(alone.contains("no `app.data` folders"), "{alone}");
+}

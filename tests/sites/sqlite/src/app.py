@@ -1,0 +1,196 @@
+"""Integration-test fixture: a plain WSGI app keeping a counter and rows in sqlite.
+
+The database is `/data/app.db` (the site's writable `data` folder), opened per request with
+sqlite's default rollback journal. `POST /add` is a read-modify-write (read the counter, do
+some work, write counter + 1, insert a row): two of them running at once on two instances
+lose an update, since sqlite has no file locks on WASI. Only the host's data lock keeps them
+apart.
+
+Every request of /add, /count and /rendezvous leaves a marker file in `/data/active` while it
+runs; a request that finds another request's marker on entry appends a line to
+`/data/overlaps.log` (`<self> saw <others>`, each named `<METHOD>-<random>`). The test reads
+that file from the host: it shows which requests really ran at the same time.
+
+Every request adds one to a module-level counter, reported as `served`: a fresh instance
+starts again at 1.
+"""
+
+import json
+import os
+import sqlite3
+import time
+
+DB = "/data/app.db"
+ACTIVE = "/data/active"
+RENDEZVOUS = "/data/rendezvous"
+OVERLAPS = "/data/overlaps.log"
+
+SERVED = 0
+
+
+def _json(start_response, data, status="200 OK"):
+    body = json.dumps(data, sort_keys=True).encode()
+    start_response(status, [
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(body))),
+    ])
+    return [body]
+
+
+def _db():
+    conn = sqlite3.connect(DB, isolation_level=None)
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS counter (id INTEGER PRIMARY KEY CHECK (id = 1),"
+        " n INTEGER NOT NULL)"
+    )
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS rows (id INTEGER PRIMARY KEY, who TEXT NOT NULL,"
+        " n INTEGER NOT NULL)"
+    )
+    conn.execute("INSERT OR IGNORE INTO counter (id, n) VALUES (1, 0)")
+    return conn
+
+
+def _busy_work():
+    """Time between the read and the write, without sleeping (so the guest keeps its turn)."""
+    return sum(i * i for i in range(20000))
+
+
+class _Marker:
+    """The request's marker in /data/active, for as long as the request runs."""
+
+    def __init__(self, method):
+        os.makedirs(ACTIVE, exist_ok=True)
+        self.name = f"{method}-{os.urandom(8).hex()}"
+        self.path = os.path.join(ACTIVE, self.name)
+
+    def __enter__(self):
+        open(self.path, "x").close()
+        others = sorted(n for n in os.listdir(ACTIVE) if n != self.name)
+        if others:
+            with open(OVERLAPS, "a") as log:
+                log.write(f"{self.name} saw {' '.join(others)}\n")
+        return self
+
+    def __exit__(self, *exc):
+        os.remove(self.path)
+        return False
+
+
+def _body(environ):
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    return environ["wsgi.input"].read(length).decode() if length else ""
+
+
+def add(environ, start_response):
+    """Counter + 1 and one row, as a read-modify-write."""
+    who = _body(environ) or "anonymous"
+    with _Marker(environ["REQUEST_METHOD"]):
+        conn = _db()
+        try:
+            conn.execute("BEGIN")
+            (n,) = conn.execute("SELECT n FROM counter WHERE id = 1").fetchone()
+            _busy_work()
+            conn.execute("UPDATE counter SET n = ? WHERE id = 1", (n + 1,))
+            conn.execute("INSERT INTO rows (who, n) VALUES (?, ?)", (who, n + 1))
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+    return _json(start_response, {"n": n + 1, "served": SERVED})
+
+
+def count(environ, start_response):
+    with _Marker(environ["REQUEST_METHOD"]):
+        conn = _db()
+        try:
+            (n,) = conn.execute("SELECT n FROM counter WHERE id = 1").fetchone()
+            rows, distinct = conn.execute(
+                "SELECT count(*), count(DISTINCT n) FROM rows"
+            ).fetchone()
+        finally:
+            conn.close()
+    return _json(start_response, {
+        "counter": n, "rows": rows, "distinct": distinct, "served": SERVED,
+    })
+
+
+def check(environ, start_response):
+    conn = _db()
+    try:
+        integrity = [row[0] for row in conn.execute("PRAGMA integrity_check")]
+        (journal,) = conn.execute("PRAGMA journal_mode").fetchone()
+    finally:
+        conn.close()
+    return _json(start_response, {"integrity": integrity, "journal_mode": journal})
+
+
+def fail(environ, start_response):
+    """Raises inside a transaction, after writing; the app rolls back, as frameworks do."""
+    conn = _db()
+    try:
+        conn.execute("BEGIN")
+        conn.execute("UPDATE counter SET n = n + 1000 WHERE id = 1")
+        conn.execute("INSERT INTO rows (who, n) VALUES ('fail', -1)")
+        raise RuntimeError("sqlite: failed inside a transaction")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.close()
+
+
+def slow(environ, start_response):
+    """Writes inside a transaction, then sleeps `s` seconds before it commits: a request
+    killed at its request_timeout leaves its rollback journal behind."""
+    seconds = float(environ.get("QUERY_STRING", "").partition("s=")[2] or "1")
+    conn = _db()
+    try:
+        conn.execute("BEGIN")
+        conn.execute("UPDATE counter SET n = n + 1000 WHERE id = 1")
+        conn.execute("INSERT INTO rows (who, n) VALUES ('slow', -1)")
+        environ["wsgi.errors"].write("sqlite: slow started\n")
+        environ["wsgi.errors"].flush()
+        time.sleep(seconds)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    return _json(start_response, {"slept": seconds})
+
+
+def rendezvous(environ, start_response):
+    """Waits (at most `s` seconds, 20 by default) until a second request has come to the
+    rendezvous `group`; the files stay, so each group is met once."""
+    params = dict(
+        p.partition("=")[::2] for p in environ.get("QUERY_STRING", "").split("&") if p
+    )
+    seconds = float(params.get("s") or "20")
+    group = os.path.join(RENDEZVOUS, params["group"])
+    os.makedirs(group, exist_ok=True)
+    with _Marker(environ["REQUEST_METHOD"]) as marker:
+        open(os.path.join(group, marker.name), "x").close()
+        deadline = time.monotonic() + seconds
+        met = False
+        while not met and time.monotonic() < deadline:
+            met = len(os.listdir(group)) >= 2
+            if not met:
+                time.sleep(0.01)
+    return _json(start_response, {"met": met})
+
+
+ROUTES = {
+    "/add": add,
+    "/count": count,
+    "/check": check,
+    "/fail": fail,
+    "/slow": slow,
+    "/rendezvous": rendezvous,
+}
+
+
+def application(environ, start_response):
+    global SERVED
+    SERVED += 1
+    view = ROUTES.get(environ.get("PATH_INFO", ""))
+    if view is None:
+        return _json(start_response, {"error": "no such route"}, "404 Not Found")
+    return view(environ, start_response)
