@@ -9,6 +9,7 @@ Run with: python3 -m unittest discover -s tests/python -v
 """
 
 import hashlib
+import importlib.util
 import os
 import subprocess
 import sys
@@ -44,12 +45,17 @@ def setUpModule():
         capture_output=True,
         env={**os.environ, "VIRTUAL_ENV": str(base / "venv")},
     )
-    for path in (str(ROOT / "guest-python"), str(base / "bindings")):
-        if path not in sys.path:
-            sys.path.insert(0, path)
+    if str(base / "bindings") not in sys.path:
+        sys.path.insert(0, str(base / "bindings"))
     import componentize_py_types
     import wit_world.imports.crypto as host_module
-    import wsgi_bridge.crypto as module
+
+    # The module alone: importing the wsgi_bridge package would load a site.
+    spec = importlib.util.spec_from_file_location(
+        "wsgi_bridge_crypto", ROOT / "guest-python/wsgi_bridge/crypto.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
 
     Err = componentize_py_types.Err
     crypto = module
@@ -172,10 +178,10 @@ class ErrorsTest(CryptoTestCase):
             self.derive("md5", b"pw", b"salt", 1)
 
     def test_a_host_refusal_is_a_value_error_with_its_reason(self):
-        self.host.refuse = "iteration value 20000000 is too great (at most 10000000)"
+        self.host.refuse = "iteration value 20000000 is too great for a key of 1 block(s)"
         with self.assertRaises(ValueError) as raised:
             self.derive("sha256", b"pw", b"salt", 20_000_000)
-        self.assertIn("at most 10000000", str(raised.exception))
+        self.assertIn("too great for a key of 1 block(s)", str(raised.exception))
         self.assertEqual(len(self.host.calls), 1)
 
 

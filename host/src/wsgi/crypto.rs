@@ -8,7 +8,8 @@
 //! take turns for a few server-wide slots (half the cores, at least one), as busy guests do in
 //! the heavy lane, and the CPU time a derivation used is charged to the request's `cpu_time`:
 //! a site cannot use host calls to escape its CPU limit. Arguments are bounded so one call's
-//! work is bounded too.
+//! work is bounded too (the charge comes when the call ends, so a request overruns its
+//! `cpu_time` by at most one call, about a second).
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -20,8 +21,10 @@ use crate::runtime::bindings::wsgi_wasm::bridge::crypto;
 use crate::runtime::engine::EPOCH_TICK;
 use crate::runtime::store::StoreState;
 
-/// The most iterations one call may ask for (Django 5.2 uses 1 000 000).
-pub const MAX_ITERATIONS: u32 = 10_000_000;
+/// The most work one call may ask for: iterations times the blocks of the derived key (one
+/// block per digest size). Django 5.2 asks for 1 000 000 × 1. About a second of one core
+/// for SHA-256.
+pub const MAX_WORK: u64 = 10_000_000;
 /// The longest derived key, in bytes.
 pub const MAX_DKLEN: u32 = 4096;
 /// The longest salt, in bytes (the salt is hashed once per output block).
@@ -54,6 +57,17 @@ impl Digest {
             _ => None,
         }
     }
+
+    /// Output size in bytes: one block of the derived key.
+    pub fn size(self) -> u32 {
+        match self {
+            Digest::Sha1 => 20,
+            Digest::Sha224 => 28,
+            Digest::Sha256 => 32,
+            Digest::Sha384 => 48,
+            Digest::Sha512 => 64,
+        }
+    }
 }
 
 /// Why a derivation was refused; the text goes back to the guest as a `ValueError`.
@@ -63,8 +77,11 @@ pub enum CryptoError {
     UnsupportedHash(String),
     #[error("iteration value must be greater than 0.")]
     NoIterations,
-    #[error("iteration value {0} is too great (at most {MAX_ITERATIONS})")]
-    TooManyIterations(u32),
+    #[error(
+        "iteration value {iterations} is too great for a key of {blocks} block(s) \
+         (iterations × blocks at most {MAX_WORK}; a block is the digest size)"
+    )]
+    TooMuchWork { iterations: u32, blocks: u32 },
     #[error("key length must be greater than 0.")]
     NoKey,
     #[error("key length {0} is too great (at most {MAX_DKLEN} bytes)")]
@@ -98,14 +115,15 @@ impl Pbkdf2 {
         if iterations == 0 {
             return Err(CryptoError::NoIterations);
         }
-        if iterations > MAX_ITERATIONS {
-            return Err(CryptoError::TooManyIterations(iterations));
-        }
         if dklen == 0 {
             return Err(CryptoError::NoKey);
         }
         if dklen > MAX_DKLEN {
             return Err(CryptoError::KeyTooLong(dklen));
+        }
+        let blocks = dklen.div_ceil(digest.size());
+        if u64::from(iterations) * u64::from(blocks) > MAX_WORK {
+            return Err(CryptoError::TooMuchWork { iterations, blocks });
         }
         if salt.len() > MAX_SALT {
             return Err(CryptoError::SaltTooLong(salt.len()));
@@ -320,8 +338,28 @@ mod tests {
         );
         assert_eq!(new("sha256", 4, 0, 32), CryptoError::NoIterations);
         assert_eq!(
-            new("sha256", 4, MAX_ITERATIONS + 1, 32),
-            CryptoError::TooManyIterations(MAX_ITERATIONS + 1)
+            new("sha256", 4, 10_000_001, 32),
+            CryptoError::TooMuchWork {
+                iterations: 10_000_001,
+                blocks: 1
+            }
+        );
+        // Work counts the key's blocks: 64 bytes of SHA-256 are two.
+        assert_eq!(
+            new("sha256", 4, 5_000_001, 64),
+            CryptoError::TooMuchWork {
+                iterations: 5_000_001,
+                blocks: 2
+            }
+        );
+        assert!(Pbkdf2::new("sha256", vec![], vec![], 5_000_000, 64).is_ok());
+        assert!(Pbkdf2::new("sha1", vec![], vec![], 2_000_000, 100).is_ok());
+        assert_eq!(
+            new("sha1", 4, 2_000_000, 101),
+            CryptoError::TooMuchWork {
+                iterations: 2_000_000,
+                blocks: 6
+            }
         );
         assert_eq!(new("sha256", 4, 1, 0), CryptoError::NoKey);
         assert_eq!(
@@ -332,7 +370,8 @@ mod tests {
             new("sha256", MAX_SALT + 1, 1, 32),
             CryptoError::SaltTooLong(MAX_SALT + 1)
         );
-        assert!(Pbkdf2::new("sha256", vec![], vec![], MAX_ITERATIONS, MAX_DKLEN).is_ok());
+        assert!(Pbkdf2::new("sha256", vec![], vec![], 10_000_000, 32).is_ok());
+        assert!(Pbkdf2::new("sha512", vec![], vec![], 1, MAX_DKLEN).is_ok());
         assert_eq!(
             new("md5", 4, 1, 16).to_string(),
             "unsupported hash type md5 (pbkdf2_hmac offers sha1, sha224, sha256, sha384, sha512)"
