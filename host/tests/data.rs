@@ -133,7 +133,11 @@ fn data_concurrent_writers_lose_no_write() {
     );
     assert_eq!(counts(server), (total, total, total));
     assert_intact(server);
-    assert_eq!(overlaps(&site), Vec::<String>::new(), "no request ran beside another");
+    assert_eq!(
+        overlaps(&site),
+        Vec::<String>::new(),
+        "no request ran beside another"
+    );
 }
 
 #[test]
@@ -168,7 +172,10 @@ fn data_lock_methods_shares_reads_and_runs_writes_alone() {
         "the readers that met are in the log: {seen:?}"
     );
     let with_writes: Vec<&String> = seen.iter().filter(|l| l.contains("POST-")).collect();
-    assert!(with_writes.is_empty(), "a write ran beside another request: {with_writes:?}");
+    assert!(
+        with_writes.is_empty(),
+        "a write ran beside another request: {with_writes:?}"
+    );
 }
 
 #[test]
@@ -181,13 +188,20 @@ fn data_lock_none_lets_requests_overlap() {
     // overlap logs of the other tests mean the lock kept requests apart.
     let met = at_once(2, 1, |_, _| {
         let response = post(server, "/rendezvous?group=writes", "");
-        assert_eq!(response.status, 200, "{}\n{}", response.text(), server.log());
+        assert_eq!(
+            response.status,
+            200,
+            "{}\n{}",
+            response.text(),
+            server.log()
+        );
         response.json()["met"].clone()
     });
     assert_eq!(met, [true, true], "writes run together under `none`");
     let seen = overlaps(&site);
     assert!(
-        seen.iter().any(|l| l.starts_with("POST-") && l.contains(" saw POST-")),
+        seen.iter()
+            .any(|l| l.starts_with("POST-") && l.contains(" saw POST-")),
         "the detector logged the overlap: {seen:?}"
     );
 }
@@ -199,7 +213,13 @@ fn data_survives_instance_recycling_and_a_restart() {
     let server = serve(&layout);
     let served = at_once(4, 10, |t, i| {
         let response = post(&server, "/add", &format!("writer {t} write {i}"));
-        assert_eq!(response.status, 200, "{}\n{}", response.text(), server.log());
+        assert_eq!(
+            response.status,
+            200,
+            "{}\n{}",
+            response.text(),
+            server.log()
+        );
         response.json()["served"].as_u64().expect("a served count")
     });
     assert!(
@@ -215,12 +235,19 @@ fn data_survives_instance_recycling_and_a_restart() {
     // clears the stale lock before any instance runs.
     let server = serve(&layout);
     assert!(!site.join("data/app.db.lock").exists(), "{}", server.log());
-    assert!(server.log().contains("removed the stale sqlite lock"), "{}", server.log());
+    assert!(
+        server.log().contains("removed the stale sqlite lock"),
+        "{}",
+        server.log()
+    );
     assert_eq!(counts(&server), (40, 40, 40));
     assert_eq!(add(&server, "after the restart"), 41);
     assert_eq!(counts(&server), (41, 41, 41));
     assert_intact(&server);
-    assert!(site.join("data/app.db").is_file(), "the database is in the site's data folder");
+    assert!(
+        site.join("data/app.db").is_file(),
+        "the database is in the site's data folder"
+    );
 }
 
 #[test]
@@ -244,7 +271,11 @@ fn data_lock_is_released_after_failures_and_timeouts() {
     std::thread::scope(|scope| {
         let slow = scope.spawn(|| post(&server, "/slow?s=60", ""));
         server.wait_for_log("sqlite: slow started");
-        assert!(server.log().contains("sqlite: slow started"), "{}", server.log());
+        assert!(
+            server.log().contains("sqlite: slow started"),
+            "{}",
+            server.log()
+        );
         // Meanwhile a write waits for the lock (not for an instance: one is free) and gives up
         // after the queue_timeout.
         let waiting = post(&server, "/add", "while the slow one runs");
@@ -292,7 +323,10 @@ fn check_error(app: &str) -> String {
 fn data_lock_config_errors_name_the_key_and_value() {
     let unknown = check_error("data = [\"data\"]\ndata_lock = \"sometimes\"\n");
     assert!(unknown.contains("`sometimes`"), "{unknown}");
-    assert!(unknown.contains("`exclusive`, `methods` or `none`"), "{unknown}");
+    assert!(
+        unknown.contains("`exclusive`, `methods` or `none`"),
+        "{unknown}"
+    );
 
     let alone = check_error("data_lock = \"exclusive\"\n");
     assert!(alone.contains("`exclusive`"), "{alone}");

@@ -142,7 +142,12 @@ impl DataGate {
             timeout: limits.queue_timeout,
             folders: folders.into(),
         };
-        log_removed(site, None, &clear_stale_locks(&gate.folders), "a previous run");
+        log_removed(
+            site,
+            None,
+            &clear_stale_locks(&gate.folders),
+            "a previous run",
+        );
         gate
     }
 
@@ -152,7 +157,12 @@ impl DataGate {
         let access = self.mode.access(method);
         let now = match access {
             Access::Free => return Ok(DataGuard::Free),
-            Access::Shared => self.lock.clone().try_read_owned().ok().map(DataGuard::Shared),
+            Access::Shared => self
+                .lock
+                .clone()
+                .try_read_owned()
+                .ok()
+                .map(DataGuard::Shared),
             Access::Exclusive => self
                 .lock
                 .clone()
@@ -167,7 +177,12 @@ impl DataGate {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
             return Err(Locked::QueueFull(self.queue));
         }
-        tracing::debug!(site, request, ?access, "the request waits for the site's data lock");
+        tracing::debug!(
+            site,
+            request,
+            ?access,
+            "the request waits for the site's data lock"
+        );
         let lock = self.lock.clone();
         let waited = tokio::time::timeout(self.timeout, async move {
             match access {
@@ -196,7 +211,9 @@ impl DataGate {
         let folders = self.folders.clone();
         match tokio::task::spawn_blocking(move || clear_stale_locks(&folders)).await {
             Ok(removed) => log_removed(site, Some(request), &removed, "the discarded instance"),
-            Err(error) => tracing::error!(site, request, "clearing stale sqlite locks failed: {error}"),
+            Err(error) => {
+                tracing::error!(site, request, "clearing stale sqlite locks failed: {error}")
+            }
         }
         drop(held);
     }
@@ -237,7 +254,9 @@ fn clear_in(folder: &Path, depth: usize, budget: &mut usize, removed: &mut Vec<P
             return;
         }
         *budget -= 1;
-        let Ok(kind) = entry.file_type() else { continue };
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
         if !kind.is_dir() {
             continue;
         }
@@ -292,7 +311,10 @@ mod tests {
     fn data_lock_rejects_unknown_modes_and_a_lock_without_data() {
         let unknown = DataLock::resolve(Some("sometimes"), true).unwrap_err();
         assert!(unknown.contains("`sometimes`"), "{unknown}");
-        assert!(unknown.contains("`exclusive`, `methods` or `none`"), "{unknown}");
+        assert!(
+            unknown.contains("`exclusive`, `methods` or `none`"),
+            "{unknown}"
+        );
         // Case matters, as for every other mode-like key.
         assert!(DataLock::resolve(Some("Exclusive"), true).is_err());
         for value in ["exclusive", "methods", "none"] {
@@ -304,7 +326,9 @@ mod tests {
 
     #[test]
     fn data_lock_access_follows_the_mode_and_method() {
-        for method in ["GET", "HEAD", "OPTIONS", "TRACE", "POST", "PUT", "PATCH", "DELETE"] {
+        for method in [
+            "GET", "HEAD", "OPTIONS", "TRACE", "POST", "PUT", "PATCH", "DELETE",
+        ] {
             assert_eq!(DataLock::None.access(method), Access::Free, "{method}");
             assert_eq!(
                 DataLock::Exclusive.access(method),
