@@ -543,7 +543,8 @@ def add_peer_args(p: argparse.ArgumentParser) -> None:
                    help="seconds allowed for wsgi-wasm's first (possibly cold) start [BENCH_START_TIMEOUT]")
     p.add_argument("--gunicorn-threads", type=int, default=env_default("BENCH_GUNICORN_THREADS", 4),
                    help="gunicorn gthread --threads [BENCH_GUNICORN_THREADS]")
-    p.add_argument("--gunicorn-opts", default=env_default("BENCH_GUNICORN_OPTS", "--no-control-socket"),
+    p.add_argument("--gunicorn-opts", default=env_default("BENCH_GUNICORN_OPTS",
+                                                          "--no-control-socket --keep-alive 10"),
                    help="extra gunicorn options [BENCH_GUNICORN_OPTS]")
     p.add_argument("--granian-opts", default=env_default(
                    "BENCH_GRANIAN_OPTS",
