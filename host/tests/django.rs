@@ -479,3 +479,42 @@ fn django_data_survives_a_server_restart() {
         "the restarted server found the database up to date:\n{log}"
     );
 }
+
+#[test]
+fn django_admin_static_files_come_from_the_vendored_package() {
+    let site = DjangoSite::new();
+    let server = site.serve();
+    // The admin's pages link them under STATIC_URL.
+    let login = server.get_ok(HOST, "/admin/login/").text();
+    assert!(
+        login.contains("href=\"/static/admin/css/base.css\""),
+        "{login}"
+    );
+
+    let css = server.get_ok(HOST, "/static/admin/css/base.css");
+    assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
+    assert!(css.header("etag").is_some(), "the static pipeline's ETag");
+    assert!(
+        css.text().contains("DJANGO Admin styles"),
+        "Django's own stylesheet: {}",
+        &css.text()[..css.text().len().min(200)]
+    );
+    let js = server.get_ok(HOST, "/static/admin/js/theme.js");
+    assert!(
+        js.header("content-type")
+            .is_some_and(|t| t.starts_with("text/javascript")),
+        "{:?}",
+        js.headers
+    );
+    let svg = server.get_ok(HOST, "/static/admin/img/icon-yes.svg");
+    assert!(
+        svg.header("content-type")
+            .is_some_and(|t| t.starts_with("image/svg+xml")),
+        "{:?}",
+        svg.headers
+    );
+    // The site's own root is served too; a file the package lacks is a 404.
+    assert!(server.get_ok(HOST, "/robots.txt").text().contains("Disallow: /admin/"));
+    let missing = server.get(HOST, "/static/admin/css/no-such.css");
+    assert_eq!(missing.status, 404, "{}", missing.text());
+}

@@ -2,12 +2,13 @@
 the first request each instance serves.
 
 At build time (wsgi-wasm imports this module before it snapshots the interpreter) Django is
-set up and every migration module is imported, but nothing touches the database: the data
-folder is mounted only when the site runs. The first request an instance serves applies
-any migration the database lacks (all of them on a fresh data folder) and, when the
-database was just created, the superuser named in the site's environment. The host runs the
-requests of a site with writable data one at a time (`data_lock`), so two instances never
-migrate at once; an instance that finds the database up to date changes nothing.
+set up, every migration module is imported and the `warmup` URLs are rendered, but nothing
+touches the database: the data folder is mounted only when the site runs. The first request
+an instance serves applies any migration the database lacks (all of them on a fresh data
+folder) and, when the database was just created, the superuser named in the site's
+environment. The host runs the requests of a site with writable data one at a time
+(`data_lock`), so two instances never migrate at once; an instance that finds the database
+up to date changes nothing.
 """
 
 import logging
@@ -21,6 +22,7 @@ django_application = get_wsgi_application()
 
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
+from django.core.management.commands import migrate  # noqa: E402, F401  (call_command's)
 from django.db import DEFAULT_DB_ALIAS, connections  # noqa: E402
 from django.db.migrations.executor import MigrationExecutor  # noqa: E402
 from django.db.migrations.loader import MigrationLoader  # noqa: E402
@@ -66,7 +68,9 @@ def create_superuser():
 
 def application(environ, start_response):
     global _database_ready
-    if not _database_ready:
+    # Warmup requests run at build time, without the data folder (and must leave no
+    # "ready" flag in the snapshot).
+    if not _database_ready and not environ.get("wsgi_wasm.warmup"):
         ensure_database()
         _database_ready = True
     return django_application(environ, start_response)
