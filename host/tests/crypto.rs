@@ -67,17 +67,26 @@ fn crypto_guest_pbkdf2_hmac_matches_the_rfc_vectors() {
     let server = serve("");
     // RFC 6070.
     assert_eq!(
-        key(&server, "hash=sha1&password=password&salt=salt&iterations=1&dklen=20"),
+        key(
+            &server,
+            "hash=sha1&password=password&salt=salt&iterations=1&dklen=20"
+        ),
         "0c60c80f961f0e71f3a9b524af6012062fe037a6"
     );
     assert_eq!(
-        key(&server, "hash=sha1&password=password&salt=salt&iterations=4096"),
+        key(
+            &server,
+            "hash=sha1&password=password&salt=salt&iterations=4096"
+        ),
         "4b007901b765489abead49d926f721d065a429c1",
         "dklen None is the digest size"
     );
     // RFC 7914, section 11.
     assert_eq!(
-        key(&server, "hash=sha256&password=Password&salt=NaCl&iterations=80000&dklen=64"),
+        key(
+            &server,
+            "hash=sha256&password=Password&salt=NaCl&iterations=80000&dklen=64"
+        ),
         "4ddcd8f60b98be21830cee5ef22701f9641a4418d04c0414aeff08876b34ab56\
          a1d425a1225833549adb841b51c9b3176a272bdebba1d078478f62b397f33c8d"
     );
@@ -100,7 +109,9 @@ fn crypto_guest_pbkdf2_hmac_matches_the_hosts_cpython() {
         };
         let guest = key(
             &server,
-            &format!("hash={hash}&password=s3cret&salt=pepper&iterations={iterations}{dklen_query}"),
+            &format!(
+                "hash={hash}&password=s3cret&salt=pepper&iterations={iterations}{dklen_query}"
+            ),
         );
         let output = Command::new("python3")
             .args([

@@ -73,7 +73,11 @@ impl<'a> Browser<'a> {
     fn send(&mut self, method: &str, path: &str, form: Option<&[(&str, &str)]>) -> Response {
         let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n");
         if !self.cookies.is_empty() {
-            let jar: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let jar: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
             head.push_str(&format!("Cookie: {}\r\n", jar.join("; ")));
         }
         let body = form.map(encode_form).unwrap_or_default();
@@ -87,7 +91,8 @@ impl<'a> Browser<'a> {
             if name == "set-cookie" {
                 let pair = value.split(';').next().unwrap();
                 let (k, v) = pair.split_once('=').expect("a cookie");
-                self.cookies.insert(k.trim().to_owned(), v.trim().to_owned());
+                self.cookies
+                    .insert(k.trim().to_owned(), v.trim().to_owned());
             }
         }
         response
@@ -149,11 +154,7 @@ impl<'a> Browser<'a> {
             ],
         );
         assert_eq!(location, "/admin/");
-        assert!(
-            self.cookies.contains_key("sessionid"),
-            "{:?}",
-            self.cookies
-        );
+        assert!(self.cookies.contains_key("sessionid"), "{:?}", self.cookies);
     }
 
     /// Adds a guestbook entry through the admin's add form; returns its id.
@@ -177,7 +178,10 @@ impl<'a> Browser<'a> {
             "the admin's message after the redirect: {list}"
         );
         let after = entry_ids(&list);
-        let added: Vec<u64> = after.into_iter().filter(|id| !before.contains(id)).collect();
+        let added: Vec<u64> = after
+            .into_iter()
+            .filter(|id| !before.contains(id))
+            .collect();
         assert_eq!(added.len(), 1, "one new entry on the change list");
         added[0]
     }
@@ -305,7 +309,9 @@ fn django_admin_login_create_edit_and_change_list() {
     );
     assert_eq!(refused.status, 200, "{}", refused.text());
     assert!(
-        refused.text().contains("Please enter the correct username and password"),
+        refused
+            .text()
+            .contains("Please enter the correct username and password"),
         "{}",
         refused.text()
     );
@@ -342,7 +348,10 @@ fn django_admin_login_create_edit_and_change_list() {
     let list = browser.page("/admin/guestbook/entry/");
     assert_eq!(entry_ids(&list), vec![id], "edited in place: {list}");
     assert!(list.contains("Ada Lovelace"), "{list}");
-    assert!(list.contains("Edited: notes on the analytical engine"), "{list}");
+    assert!(
+        list.contains("Edited: notes on the analytical engine"),
+        "{list}"
+    );
     assert!(!list.contains("Hello from a WebAssembly sandbox"), "{list}");
     assert!(list.contains("was changed successfully"), "{list}");
 
@@ -394,7 +403,11 @@ fn django_post_without_the_csrf_token_is_refused() {
     // Without the token field at all.
     let refused = browser.post(
         "/admin/guestbook/entry/add/",
-        &[("name", "Mallory"), ("message", "forged"), ("_save", "Save")],
+        &[
+            ("name", "Mallory"),
+            ("message", "forged"),
+            ("_save", "Save"),
+        ],
     );
     assert_eq!(refused.status, 403, "{}", refused.text());
     let list = browser.page("/admin/guestbook/entry/");
@@ -404,13 +417,15 @@ fn django_post_without_the_csrf_token_is_refused() {
     // The same form with the real token goes through.
     browser.add_entry("Trent", "with the token");
     let log = server.log();
-    assert!(log.contains("Forbidden (CSRF"), "Django logs the refusals:\n{log}");
+    assert!(
+        log.contains("Forbidden (CSRF"),
+        "Django logs the refusals:\n{log}"
+    );
 }
 
 #[test]
 fn django_password_hash_is_pbkdf2_sha256_at_djangos_default_iterations() {
-    let requirements =
-        std::fs::read_to_string(fixture("django").join("requirements.txt")).unwrap();
+    let requirements = std::fs::read_to_string(fixture("django").join("requirements.txt")).unwrap();
     assert!(
         requirements.lines().any(|l| l.starts_with("Django==5.2.")),
         "DJANGO_ITERATIONS is Django 5.2's default; update it with the pin:\n{requirements}"
@@ -514,7 +529,10 @@ fn django_admin_static_files_come_from_the_vendored_package() {
         svg.headers
     );
     // The site's own root is served too; a file the package lacks is a 404.
-    assert!(server.get_ok(HOST, "/robots.txt").text().contains("Disallow: /admin/"));
+    assert!(server
+        .get_ok(HOST, "/robots.txt")
+        .text()
+        .contains("Disallow: /admin/"));
     let missing = server.get(HOST, "/static/admin/css/no-such.css");
     assert_eq!(missing.status, 404, "{}", missing.text());
 }
