@@ -10,7 +10,8 @@ says nothing about why. `install` adds:
   empty, that raises `ModuleNotFoundError` with a one-line reason for the modules listed
   here and for the site's stripped extensions. It is still a `ModuleNotFoundError` for the
   same module name, so `try: import ssl except ImportError:` and packages with a
-  pure-Python fallback (MarkupSafe's `_speedups`) keep working;
+  pure-Python fallback (MarkupSafe's `_speedups`) keep working. Only an import raises: a
+  probe such as `importlib.util.find_spec("_ssl")` still gets `None`;
 - wrappers around `_thread`'s thread starters that re-raise the `RuntimeError` with a hint.
 
 Nothing here fakes a module: every import that failed before still fails, with a better
@@ -81,6 +82,8 @@ class SandboxFinder:
         self.native = dict(native)
 
     def find_spec(self, fullname, path=None, target=None):
+        if not _importing():
+            return None
         found = self.native.get(fullname)
         if found is not None:
             raise ModuleNotFoundError(native_message(fullname, *found), name=fullname)
@@ -90,6 +93,16 @@ class SandboxFinder:
 
     def invalidate_caches(self):
         pass
+
+
+def _importing():
+    """Whether the import system is loading a module, rather than being asked whether it
+    could (`importlib.util.find_spec`): `find_spec` is called by `_find_spec`, called by
+    `_find_and_load_unlocked` for an import (frame 0 is this function)."""
+    try:
+        return sys._getframe(3).f_code.co_name == "_find_and_load_unlocked"
+    except (AttributeError, ValueError):
+        return True
 
 
 def _explain_threads(start):

@@ -97,6 +97,8 @@ fn build_errors_optional_imports_keep_working() {
     // `except ImportError` still catches it, with the module name code may check.
     assert_eq!(facts["ssl"], serde_json::json!(["ModuleNotFoundError", "_ssl"]));
     assert_eq!(facts["lzma"], serde_json::json!(["ModuleNotFoundError", "_lzma"]));
+    // Asking whether a module exists is not importing it: no error, just "no".
+    assert_eq!(facts["find_spec"], serde_json::json!([null, null]));
     // The app's module-level `try: import ujson` fell back at build time.
     assert_eq!(facts["fast_json"], false);
     // MarkupSafe lost its C speedup and runs its pure-Python one.

@@ -38,6 +38,8 @@ def application(environ, start_response):
             import lzma  # noqa: F401
         except ModuleNotFoundError as exc:
             facts["lzma"] = [type(exc).__name__, exc.name]
+        import importlib.util
+        facts["find_spec"] = [importlib.util.find_spec(n) for n in ("_ssl", "ujson")]
         import hashlib
         facts["sha256"] = hashlib.sha256(b"abc").hexdigest()[:8]
         facts["escape"] = str(markupsafe.escape("<b>"))
