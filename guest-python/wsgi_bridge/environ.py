@@ -12,12 +12,10 @@ _CONSTANT = {
 }
 
 
-def _body_length(content_length, chunked):
-    """How many body bytes to read: an int, or None for a chunked body (read to its end)."""
-    if chunked:
+def _body_length(content_length):
+    """How many body bytes to read: an int, or None when the host ends the body (chunked)."""
+    if content_length is None:
         return None
-    if not content_length:
-        return 0
     try:
         return max(int(content_length), 0)
     except ValueError:
@@ -27,12 +25,12 @@ def _body_length(content_length, chunked):
 def build_environ(pairs, errors: ErrorStream):
     """The environ dict for one request; `errors` becomes wsgi.errors."""
     environ = dict(pairs)
-    chunked = environ.get("wsgi.input_terminated") == "1"
     environ.update(_CONSTANT)
     environ.setdefault("wsgi.url_scheme", "http")
     environ["wsgi.run_once"] = environ.get("wsgi.run_once") == "1"
-    # The host ends the body at CONTENT_LENGTH, so a known length is terminated too.
-    environ["wsgi.input_terminated"] = chunked or "CONTENT_LENGTH" in environ
-    environ["wsgi.input"] = InputStream(_body_length(environ.get("CONTENT_LENGTH"), chunked))
+    # The host always ends the body where it ends: at CONTENT_LENGTH, or, for a chunked
+    # body (which has no CONTENT_LENGTH), at its last chunk.
+    environ["wsgi.input_terminated"] = True
+    environ["wsgi.input"] = InputStream(_body_length(environ.get("CONTENT_LENGTH")))
     environ["wsgi.errors"] = errors
     return environ

@@ -10,6 +10,7 @@ from wit_world.imports import host
 
 from .environ import build_environ
 from .errors import ErrorStream
+from .file_wrapper import FileWrapper
 from .response import Response
 
 
@@ -23,6 +24,8 @@ def handle(application, pairs):
         result = application(build_environ(pairs, errors), response.start_response)
         if type(result) is list and not response.headers_sent:
             response.send_whole(result)
+        elif type(result) is FileWrapper and response.send_file(result):
+            pass
         else:
             for chunk in result:
                 response.write(chunk)

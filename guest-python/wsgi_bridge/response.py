@@ -94,9 +94,31 @@ class Response:
                 raise SendError(self.failure)
             try:
                 host.write(data)
-            except Err:
-                self.failure = "client went away"
+            except Err as err:
+                self.failure = _one_line(err.value)
                 raise SendError(self.failure) from None
+
+    def send_file(self, wrapper):
+        """Has the host send a wrapped file from disk; False when it must be iterated."""
+        found = wrapper.host_file()
+        if found is None:
+            return False
+        head = None
+        if not self.headers_sent:
+            if self.status is None:
+                return False  # iterating reports the missing start_response
+            head = host.ResponseHead(self.status, self.headers)
+        path, offset = found
+        try:
+            host.send_file(head, path, offset, None)
+        except Err as err:
+            if isinstance(err.value, host.SendFileError_Refused):
+                return False
+            self.headers_sent = True
+            self.failure = _one_line(err.value.value)
+            raise SendError(self.failure) from None
+        self.headers_sent = True
+        return True
 
     def send_whole(self, chunks):
         """Sends the status, headers and a list body in one host call: the fast path."""

@@ -18,6 +18,64 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
         .boxed_unsync()
 }
 
+/// A body of `bytes` that then fails, so hyper closes the connection: for a response whose
+/// body ended short of its `Content-Length`.
+pub fn cut_short(bytes: Bytes) -> Body {
+    CutShort {
+        bytes: Some(bytes),
+        failing: Failing::default(),
+    }
+    .boxed_unsync()
+}
+
+struct CutShort {
+    bytes: Option<Bytes>,
+    failing: Failing,
+}
+
+impl http_body::Body for CutShort {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, BodyError>>> {
+        if let Some(bytes) = self.bytes.take() {
+            self.failing.reason = Some("the body ended short of its Content-Length".into());
+            return std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(bytes))));
+        }
+        self.failing.poll(cx)
+    }
+}
+
+/// An error the body is about to end with. hyper drops what it has buffered but not yet
+/// written when a body fails, so the body first answers `Pending` once (waking itself at
+/// once): hyper flushes then, and the client gets the bytes sent so far before the close.
+#[derive(Default)]
+struct Failing {
+    reason: Option<String>,
+    flushed: bool,
+}
+
+impl Failing {
+    fn poll(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, BodyError>>> {
+        let Some(reason) = self.reason.take() else {
+            return std::task::Poll::Ready(None);
+        };
+        if !self.flushed {
+            self.flushed = true;
+            self.reason = Some(reason);
+            cx.waker().wake_by_ref();
+            return std::task::Poll::Pending;
+        }
+        std::task::Poll::Ready(Some(Err(reason.into())))
+    }
+}
+
 /// A body with no bytes (HEAD, 204, 304).
 pub fn empty() -> Body {
     Empty::<Bytes>::new()
@@ -30,13 +88,25 @@ pub fn empty() -> Body {
 pub type Sent<G> = Result<(hyper::body::Frame<Bytes>, G), BodyError>;
 
 /// A body fed by a channel: each message is a frame, an error cuts the response, and the
-/// stream ends when every sender is dropped.
-pub fn channel<G: Send + 'static>(receiver: tokio::sync::mpsc::Receiver<Sent<G>>) -> Body {
-    ChannelBody { receiver }.boxed_unsync()
+/// stream ends when every sender is dropped. A reason sent on `cut` before the senders go
+/// makes it end with an error after the queued frames instead, so hyper closes the
+/// connection rather than end the response as if it were whole.
+pub fn channel<G: Send + 'static>(
+    receiver: tokio::sync::mpsc::Receiver<Sent<G>>,
+    cut: tokio::sync::oneshot::Receiver<String>,
+) -> Body {
+    ChannelBody {
+        receiver,
+        cut: Some(cut),
+        failing: Failing::default(),
+    }
+    .boxed_unsync()
 }
 
 struct ChannelBody<G> {
     receiver: tokio::sync::mpsc::Receiver<Sent<G>>,
+    cut: Option<tokio::sync::oneshot::Receiver<String>>,
+    failing: Failing,
 }
 
 impl<G> http_body::Body for ChannelBody<G> {
@@ -47,8 +117,25 @@ impl<G> http_body::Body for ChannelBody<G> {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, BodyError>>> {
-        self.receiver
-            .poll_recv(cx)
-            .map(|message| message.map(|sent| sent.map(|(frame, _held)| frame)))
+        if self.failing.reason.is_some() {
+            return self.failing.poll(cx);
+        }
+        // Queued chunks go out first: a response that fails after them is cut, not shortened.
+        match self.receiver.poll_recv(cx) {
+            std::task::Poll::Ready(Some(sent)) => {
+                std::task::Poll::Ready(Some(sent.map(|(frame, _held)| frame)))
+            }
+            std::task::Poll::Ready(None) => {
+                // Every sender is gone: a reason on `cut` ends the body with an error.
+                match self.cut.take().map(|mut cut| cut.try_recv()) {
+                    Some(Ok(reason)) => {
+                        self.failing.reason = Some(reason);
+                        self.failing.poll(cx)
+                    }
+                    _ => std::task::Poll::Ready(None),
+                }
+            }
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
     }
 }

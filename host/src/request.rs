@@ -11,7 +11,8 @@
 //!    of `[static.from_packages]`, under their URL prefixes.
 //! 4. **App**: when the decoded path is inside the app's mount (else 404), the body is read
 //!    whole within the site's limits (`front::request_body`: 413/408/503/400) *before* the
-//!    request waits for an instance; `REMOTE_ADDR` comes from `front::forwarded`; then the
+//!    request waits for an instance (unless the client sent `Expect: 100-continue`: then
+//!    the app reads it as it arrives, and `100 Continue` goes out on its first read); `REMOTE_ADDR` comes from `front::forwarded`; then the
 //!    site's WSGI app runs with `SCRIPT_NAME` = mount and `PATH_INFO` = the rest.
 //!
 //! Refusals answer with the fixed page of their status; the reason is logged with the peer.
@@ -20,7 +21,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use http::{header, HeaderValue, Request, Response, StatusCode};
+use http::{header, Request, Response, StatusCode};
 use http_body::Body as _;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -164,18 +165,23 @@ impl App {
     ) -> Result<Response<Body>, Refusal> {
         let (mut parts, body) = request.into_parts();
         let declared = body.size_hint().exact();
-        let buffered = request_body::read(body, declared, &to.limits, to.pool.budget()).await?;
-        // The body is whole now: the app sees its length, however it was framed (as nginx
-        // passes a buffered chunked body on), so `CONTENT_LENGTH` is always right.
-        let length = buffered.bytes.len();
-        if parts.headers.remove(header::TRANSFER_ENCODING).is_some()
-            || parts.headers.contains_key(header::CONTENT_LENGTH)
-            || length > 0
-        {
-            parts
-                .headers
-                .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-        }
+        request_body::check_declared(declared, &to.limits)?;
+        let (body, body_reservation) = if expects_continue(&parts) {
+            // The client waits for `100 Continue`, which hyper sends when the app first
+            // reads: the body goes to the app as it arrives.
+            let body = request_body::stream(body, &to.limits).boxed_unsync();
+            (body, None)
+        } else {
+            let buffered = request_body::read(body, declared, &to.limits, to.pool.budget()).await?;
+            let body = Full::new(buffered.bytes)
+                .map_err(|never| -> BodyError { match never {} })
+                .boxed_unsync();
+            (body, Some(buffered.reservation))
+        };
+        // A body without `Content-Length` (chunked, or HTTP/2 without one) reaches the app
+        // with no `CONTENT_LENGTH`: wsgi.input ends where the body does
+        // (`wsgi.input_terminated`), as Werkzeug and Django expect.
+        parts.headers.remove(header::TRANSFER_ENCODING);
         let client = forwarded::client_addr(to.peer, &parts.headers, &self.front.trusted_proxies);
         let server_name = to.target.host.unwrap_or_else(|| to.local.ip().to_string());
         let origin = environ::Origin {
@@ -190,14 +196,18 @@ impl App {
         let app_request = wsgi::AppRequest {
             request_id: self.next_request.fetch_add(1, Ordering::Relaxed),
             environ: environ::build(&parts, &origin),
-            body: Full::new(buffered.bytes)
-                .map_err(|never| -> BodyError { match never {} })
-                .boxed_unsync(),
+            body,
             head_only: parts.method == http::Method::HEAD,
-            body_reservation: Some(buffered.reservation),
+            body_reservation,
         };
         Ok(wsgi::dispatch(to.pool.clone(), app_request).await)
     }
+}
+
+/// Whether the client waits for `100 Continue` before it sends the body (HTTP/1.1 only;
+/// `front::checks` refused any other expectation).
+fn expects_continue(parts: &http::request::Parts) -> bool {
+    parts.version == http::Version::HTTP_11 && parts.headers.contains_key(header::EXPECT)
 }
 
 /// What step 4 needs from the steps before it.

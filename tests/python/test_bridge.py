@@ -135,6 +135,18 @@ class FakeHost:
             raise Err("connection reset")
         self.events.append(("write", bytes(chunk)))
 
+    def send_file(self, head, path, offset, length):
+        # Like the host: only files under the site's folders (here: the temp folder).
+        if not path.startswith(tempfile.gettempdir() + "/"):
+            raise Err(host.SendFileError_Refused(f"`{path}` is not in one of the site's own folders"))
+        if head is not None:
+            self.send_headers(head.status, head.headers)
+        with open(path, "rb") as file:
+            file.seek(offset)
+            data = file.read() if length is None else file.read(length)
+        self.events.append(("file", path, data))
+        return len(data)
+
     def log(self, text):
         self.events.append(("log", text))
 
@@ -146,7 +158,9 @@ class FakeHost:
 
     @property
     def body_out(self):
-        return b"".join(event[-1] for event in self.events if event[0] in ("write", "response"))
+        return b"".join(
+            event[-1] for event in self.events if event[0] in ("write", "response", "file")
+        )
 
     @property
     def logs(self):
@@ -202,7 +216,7 @@ class BridgeTestCase(unittest.TestCase):
         """Runs one request; returns (the Err reason or None, the fake host)."""
         fake = fake or FakeHost(body, **host_options)
         fake_site.current = app
-        for name in ("read_body", "send_headers", "send_response", "write", "log"):
+        for name in ("read_body", "send_headers", "send_response", "write", "send_file", "log"):
             patcher = unittest.mock.patch.object(host, name, getattr(fake, name))
             patcher.start()
             self.addCleanup(patcher.stop)
@@ -479,7 +493,7 @@ class CloseTests(BridgeTestCase):
     def test_close_once_when_client_goes_away(self):
         body = ClosingBody([b"a", b"b", b"c"])
         reason, fake = self.run_app(self._app(body), fail_write_at=1)
-        self.assertEqual(reason, "client went away")
+        self.assertEqual(reason, "connection reset")
         self.assertEqual(body.closed, 1)
         self.assertEqual(fake.body_out, b"a")
 
@@ -521,7 +535,7 @@ class CloseTests(BridgeTestCase):
             return []
 
         reason, fake = self.run_app(app, fail_write_at=0)
-        self.assertEqual(reason, "client went away")
+        self.assertEqual(reason, "connection reset")
         self.assertEqual(fake.body_out, b"")
         # Once the client is gone the bridge stops calling host.write.
         self.assertEqual(fake.kinds(), ["headers"])
@@ -538,7 +552,7 @@ class CloseTests(BridgeTestCase):
                 finished.append(True)
 
         reason, fake = self.run_app(app, fail_write_at=0)
-        self.assertEqual(reason, "client went away")
+        self.assertEqual(reason, "connection reset")
         self.assertEqual(finished, [True])
 
     @staticmethod
@@ -628,8 +642,13 @@ class InputTests(BridgeTestCase):
         self.assertEqual(data, self.BODY)
         self.assertEqual(fake.read_sizes[-1], 64 * 1024)
 
-    def test_no_content_length_means_no_body(self):
+    def test_no_content_length_reads_until_the_host_ends_the_body(self):
         data, fake = self.read_with(lambda s: (s.read(), s.readline()), QUERY_STRING="x=1")
+        self.assertEqual(data, (self.BODY, b""))
+        self.assertTrue(fake.read_sizes)
+
+    def test_content_length_zero_asks_the_host_nothing(self):
+        data, fake = self.read_with(lambda s: (s.read(), s.readline()), CONTENT_LENGTH="0")
         self.assertEqual(data, (b"", b""))
         self.assertEqual(fake.read_sizes, [])
 
@@ -668,7 +687,7 @@ class EnvironTests(BridgeTestCase):
         self.assertIs(env["wsgi.multithread"], False)
         self.assertIs(env["wsgi.multiprocess"], True)
         self.assertIs(env["wsgi.run_once"], False)
-        self.assertIs(env["wsgi.input_terminated"], False)
+        self.assertIs(env["wsgi.input_terminated"], True)
         self.assertEqual(env["wsgi.url_scheme"], "http")
         self.assertIs(env["wsgi.file_wrapper"], wsgi_bridge.file_wrapper.FileWrapper)
         self.assertEqual(env["PATH_INFO"], "/caf\xc3\xa9")
@@ -722,6 +741,41 @@ class EnvironTests(BridgeTestCase):
         self.assertEqual(fake.body_out, data)
         self.assertEqual(fake.kinds(), ["headers"] + ["write"] * 4)
         self.assertEqual(File.closes, 1)
+
+    def test_file_wrapper_real_file_is_sent_by_the_host(self):
+        data = os.urandom(100_000)
+        with tempfile.NamedTemporaryFile(delete=False) as handle:
+            handle.write(data)
+        self.addCleanup(os.unlink, handle.name)
+        opened = []
+
+        def app(environ, start_response):
+            start_response("200 OK", [("Content-Type", "application/octet-stream")])
+            file = open(handle.name, "rb")
+            file.seek(10)
+            opened.append(file)
+            return environ["wsgi.file_wrapper"](file)
+
+        reason, fake = self.run_app(app)
+        self.assertIsNone(reason)
+        self.assertEqual(fake.kinds(), ["headers", "file"])
+        self.assertEqual(fake.body_out, data[10:])
+        self.assertTrue(opened[0].closed, "close() closed the file")
+
+    def test_file_wrapper_refused_file_is_iterated(self):
+        # A file outside the site's folders (the fake refuses anything not under /tmp).
+        path = os.path.abspath(__file__)
+
+        def app(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return environ["wsgi.file_wrapper"](open(path, "rb"), 4096)
+
+        reason, fake = self.run_app(app)
+        self.assertIsNone(reason)
+        with open(path, "rb") as file:
+            self.assertEqual(fake.body_out, file.read())
+        self.assertEqual(fake.kinds()[0], "headers")
+        self.assertNotIn("file", fake.kinds())
 
     def test_state_does_not_leak_between_requests(self):
         def first(environ, start_response):

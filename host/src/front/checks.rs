@@ -19,6 +19,8 @@
 //!    on the raw bytes; these checks cover what reaches us anyway); `Transfer-Encoding` must end with one `chunked` (400), and
 //!    codings other than `chunked` (and the no-op `identity`) are not implemented → 501.
 //! 7. `Content-Type` twice → 400.
+//! 8. `Expect`: only `100-continue` is understood (hyper answers it when the app first reads
+//!    the body); any other expectation → 417 (RFC 9110 §10.1.1).
 
 use http::{header, HeaderMap, Method, Request, StatusCode, Uri, Version};
 
@@ -54,11 +56,27 @@ pub fn check<B>(request: &Request<B>) -> Result<Target, Refusal> {
     if headers.get_all(header::CONTENT_TYPE).iter().count() > 1 {
         return Err(Refusal::bad_request("duplicate Content-Type"));
     }
+    expectation(headers)?;
     Ok(Target {
         host,
         port,
         asterisk,
     })
+}
+
+fn expectation(headers: &HeaderMap) -> Result<(), Refusal> {
+    for value in headers.get_all(header::EXPECT) {
+        if !value.as_bytes().eq_ignore_ascii_case(b"100-continue") {
+            return Err(Refusal::new(
+                StatusCode::EXPECTATION_FAILED,
+                format!(
+                    "unsupported expectation `{}`",
+                    String::from_utf8_lossy(value.as_bytes())
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn sizes(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(), Refusal> {
@@ -246,6 +264,14 @@ mod tests {
             ("transfer-encoding", "chunked"),
         ]);
         assert_eq!(status(&identity), None);
+    }
+
+    #[test]
+    fn checks_answer_only_the_continue_expectation() {
+        let ok = head(&[("host", "a"), ("expect", "100-Continue")]);
+        assert_eq!(status(&ok), None);
+        let other = head(&[("host", "a"), ("expect", "200-ok")]);
+        assert_eq!(status(&other), Some(417));
     }
 
     #[test]

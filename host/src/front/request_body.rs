@@ -12,15 +12,24 @@
 //!
 //! The app then gets the bytes as one `Full` body, and the reservation lives as long as
 //! the request does.
+//!
+//! The exception is a request with `Expect: 100-continue`: its client waits for the app's
+//! word before it sends the body, so the body is not read ahead. [`stream`] hands it to the
+//! app as it arrives (hyper answers `100 Continue` when the app first reads), under the same
+//! `max_body` and `body_timeout`; a body that breaks one fails the app's read with a
+//! [`BodyRefused`] carrying the status the client gets.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use http_body::Body;
 use http_body_util::BodyExt;
-use tokio::time::{timeout_at, Instant};
+use tokio::time::{timeout_at, Instant, Sleep};
 
 use super::Refusal;
 use crate::runtime::budget::{MemoryBudget, Reservation};
@@ -151,6 +160,91 @@ where
     Ok(Buffered { bytes, reservation })
 }
 
+/// A request body refused while the app reads it (see [`stream`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.reason)]
+pub struct BodyRefused(pub Refusal);
+
+/// The body handed to the app as it arrives, bounded by `limits` from now on.
+pub fn stream<B>(body: B, limits: &BodyLimits) -> Streamed<B> {
+    Streamed {
+        body,
+        received: 0,
+        max_body: limits.max_body,
+        timeout: limits.timeout,
+        deadline: Box::pin(tokio::time::sleep(limits.timeout)),
+        failed: false,
+    }
+}
+
+/// A request body read by the app as it arrives, within `max_body` and `body_timeout`.
+pub struct Streamed<B> {
+    body: B,
+    received: u64,
+    max_body: u64,
+    timeout: Duration,
+    deadline: Pin<Box<Sleep>>,
+    failed: bool,
+}
+
+impl<B> Body for Streamed<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    type Data = Bytes;
+    type Error = crate::body::BodyError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        if self.failed {
+            return Poll::Ready(None);
+        }
+        let this = &mut *self;
+        let refuse = |this: &mut Self, refusal: Refusal| {
+            this.failed = true;
+            Poll::Ready(Some(Err(Box::new(BodyRefused(refusal)) as Self::Error)))
+        };
+        match Pin::new(&mut this.body).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.received += data.len() as u64;
+                    if this.received > this.max_body {
+                        let reason = format!("body grew past max_body {}", this.max_body);
+                        return refuse(this, Refusal::new(StatusCode::PAYLOAD_TOO_LARGE, reason));
+                    }
+                } else if let Some(trailers) = frame.trailers_ref() {
+                    if let Err(refusal) = check_trailers(trailers) {
+                        return refuse(this, refusal);
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(error))) => {
+                let reason = format!("reading the body: {error}");
+                refuse(this, Refusal::bad_request(reason))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => match this.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    let reason = format!(
+                        "body not received within body_timeout {:?} ({} bytes so far)",
+                        this.timeout, this.received
+                    );
+                    refuse(this, Refusal::new(StatusCode::REQUEST_TIMEOUT, reason))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.failed || self.body.is_end_stream()
+    }
+}
+
 fn check_trailers(trailers: &HeaderMap) -> Result<(), Refusal> {
     for name in trailers.keys() {
         if FORBIDDEN_TRAILERS.contains(&name.as_str()) {
@@ -247,6 +341,33 @@ mod tests {
         let stalled = StreamBody::new(first.chain(stream::pending()));
         let refused = read(stalled, Some(10), &limits(10), &budget).await;
         assert_eq!(refused.unwrap_err().status, StatusCode::REQUEST_TIMEOUT);
+    }
+
+    #[tokio::test]
+    async fn streamed_body_is_refused_past_max_body_and_on_stall() {
+        let mut grown = stream(chunks(vec![b"12345", b"678901"]), &limits(10));
+        assert!(grown.frame().await.unwrap().is_ok());
+        let error = grown.frame().await.unwrap().unwrap_err();
+        let refused = error.downcast_ref::<BodyRefused>().expect("a BodyRefused");
+        assert_eq!(refused.0.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(grown.frame().await.is_none(), "nothing after the refusal");
+
+        let first = stream::iter(vec![Ok::<_, Infallible>(Frame::data(Bytes::from_static(
+            b"x",
+        )))]);
+        let mut stalled =
+            super::stream(StreamBody::new(first.chain(stream::pending())), &limits(10));
+        assert!(stalled.frame().await.unwrap().is_ok());
+        let error = stalled.frame().await.unwrap().unwrap_err();
+        let refused = error.downcast_ref::<BodyRefused>().unwrap();
+        assert_eq!(refused.0.status, StatusCode::REQUEST_TIMEOUT);
+
+        let mut whole = super::stream(chunks(vec![b"hello"]), &limits(10));
+        assert_eq!(
+            &whole.frame().await.unwrap().unwrap().into_data().unwrap()[..],
+            b"hello"
+        );
+        assert!(whole.frame().await.is_none());
     }
 
     #[tokio::test]

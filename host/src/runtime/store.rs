@@ -25,6 +25,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime::ResourceLimiter;
 
 use super::budget::{MemoryBudget, Reservation};
+use crate::wsgi::file::Mount;
 use crate::wsgi::io::RequestIo;
 
 /// What a site's guests are given: read-only folders and the site's own environment.
@@ -46,6 +47,8 @@ pub struct StoreState {
     table: ResourceTable,
     /// The request being served, set for the duration of one `handle` call.
     pub request: Option<RequestIo>,
+    /// The site's own folders, which `send-file` may stream from.
+    pub files: Arc<[Mount]>,
     pub limiter: MemoryLimiter,
     /// Epoch ticks the guest has run during the current request, and its allowance.
     pub cpu_ticks: u64,
@@ -122,10 +125,23 @@ impl StoreState {
         let held = budget
             .try_reserve(0)
             .expect("an empty reservation always fits");
+        let code = sandbox
+            .python_dirs
+            .iter()
+            .enumerate()
+            .map(|(index, dir)| Mount {
+                guest: format!("/{index}"),
+                host: dir.clone(),
+            });
+        let data = sandbox.data.iter().map(|(dir, guest)| Mount {
+            guest: guest.trim_end_matches('/').to_owned(),
+            host: dir.clone(),
+        });
         Ok(Self {
             wasi: builder.build(),
             table: ResourceTable::new(),
             request: None,
+            files: code.chain(data).collect(),
             limiter: MemoryLimiter {
                 cap: memory_cap,
                 held,

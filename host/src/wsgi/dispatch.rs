@@ -17,7 +17,7 @@ use std::sync::Arc;
 use http::{header, HeaderValue, Response, StatusCode};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use super::io::{Failure, Head, RequestBody, RequestIo, ResponseSink};
+use super::io::{Failure, Head, RequestBody, RequestIo, ResponseSink, Whole};
 use crate::body::{self, Body};
 use crate::config::Isolation;
 use crate::pages;
@@ -45,10 +45,12 @@ pub struct AppRequest {
 pub async fn dispatch(pool: Arc<SitePool>, request: AppRequest) -> Response<Body> {
     let (head_sender, head_receiver) = oneshot::channel();
     let (chunk_sender, chunk_receiver) = mpsc::channel(QUEUED_CHUNKS);
+    let (cut_sender, cut_receiver) = oneshot::channel();
     let write_buffer = pool.limits().write_buffer;
     let sink = ResponseSink {
         head: head_sender,
         chunks: chunk_sender,
+        cut: cut_sender,
         space: Arc::new(Semaphore::new(write_buffer.min(u32::MAX as u64) as usize)),
         write_buffer,
         budget: pool.budget().clone(),
@@ -62,8 +64,12 @@ pub async fn dispatch(pool: Arc<SitePool>, request: AppRequest) -> Response<Body
             body: whole,
         })) => {
             let body = match whole {
-                Some(bytes) => body::full(bytes),
-                None => body::channel(chunk_receiver),
+                Some(Whole {
+                    bytes,
+                    short: false,
+                }) => body::full(bytes),
+                Some(Whole { bytes, short: true }) => body::cut_short(bytes),
+                None => body::channel(chunk_receiver, cut_receiver),
             };
             let mut response = Response::new(body);
             *response.status_mut() = status;
@@ -133,8 +139,16 @@ async fn run(pool: Arc<SitePool>, mut request: AppRequest, sink: ResponseSink) {
     let Some(mut io) = io else { return };
     let (reason, status, keep) = match ending {
         Ending::Clean => {
+            if let Some(reason) = io.shortfall() {
+                tracing::warn!(site = %site, request = id, "response cut: {reason}; connection closed");
+                io.abort(&reason);
+            }
             pool.release(lease);
             return;
+        }
+        // A request body that broke a limit while the app read it: its own 4xx/5xx.
+        Ending::AppError(reason) if io.body_refused().is_some() => {
+            (reason, io.body_refused().unwrap(), true)
         }
         Ending::AppError(reason) => (reason, StatusCode::INTERNAL_SERVER_ERROR, true),
         Ending::Broken(status, reason) => (reason, status, false),

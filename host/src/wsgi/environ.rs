@@ -49,7 +49,6 @@ pub fn build(parts: &Parts, origin: &Origin<'_>) -> Vec<(String, String)> {
     put("REMOTE_ADDR", origin.peer.ip().to_string());
     put("REMOTE_PORT", origin.peer.port().to_string());
     put("wsgi.url_scheme", "http".to_owned());
-    put("wsgi.input_terminated", "1".to_owned());
     if let Some(value) = parts.headers.get(header::CONTENT_TYPE) {
         put("CONTENT_TYPE", latin1(value.as_bytes()));
     }

@@ -1,21 +1,29 @@
-//! The host side of one request's I/O: the guest's `read-body`, `send-headers`, `write` and
-//! `log` calls land here.
+//! The host side of one request's I/O: the guest's `read-body`, `send-headers`,
+//! `send-response`, `write`, `send-file` and `log` calls land here.
 //!
-//! The request body is handed to the app as it reads (wsgi.input), a piece at a time. The
-//! response goes out through a channel into the hyper response body that holds at most the
-//! site's `write_buffer` bytes, each charged to the site's memory budget until it is sent: a
-//! slow client fills it and the guest waits in `write` (backpressure, no spinning); a client
-//! that went away makes `write` fail so the app stops and its `close()` runs.
+//! The request body is handed to the app as it reads (wsgi.input), a piece at a time; a
+//! body that breaks the site's limits while the app reads it (one streamed for
+//! `Expect: 100-continue`) leaves its status here for the dispatcher. The response goes out
+//! through a channel into the hyper response body that holds at most the site's
+//! `write_buffer` bytes, each charged to the site's memory budget until it is sent: a slow
+//! client fills it and the guest waits in `write` (backpressure, no spinning); a client that
+//! went away makes `write` fail so the app stops and its `close()` runs.
+//!
+//! The body is held to the app's `Content-Length`: bytes past it are cut (and logged), and a
+//! body that ends short is reported by [`RequestIo::shortfall`] so the dispatcher closes the
+//! connection. The client never sees a malformed stream.
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use http::{HeaderMap, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Frame;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
+use super::head::{parse_head, promised_length};
 use crate::body::Sent;
+use crate::front::request_body::BodyRefused;
 use crate::runtime::bindings::host;
 use crate::runtime::budget::{MemoryBudget, Reservation};
 use crate::runtime::store::StoreState;
@@ -32,7 +40,14 @@ pub struct Head {
     pub reason: Option<hyper::ext::ReasonPhrase>,
     pub headers: HeaderMap,
     /// The whole body, when the guest sent it with the headers (`send-response`).
-    pub body: Option<Bytes>,
+    pub body: Option<Whole>,
+}
+
+/// A body sent whole with the head; `short` when it ended before its `Content-Length`, so
+/// the response must end by closing the connection.
+pub struct Whole {
+    pub bytes: Bytes,
+    pub short: bool,
 }
 
 /// Why a request has no head from the guest: the status the client gets instead.
@@ -53,6 +68,8 @@ pub type Held = (OwnedSemaphorePermit, Reservation);
 pub struct ResponseSink {
     pub head: oneshot::Sender<Reply>,
     pub chunks: mpsc::Sender<Sent<Held>>,
+    /// Ends the streamed body with an error (see `body::channel`).
+    pub cut: oneshot::Sender<String>,
     /// Free bytes of the `write_buffer`.
     pub space: Arc<Semaphore>,
     pub write_buffer: u64,
@@ -67,13 +84,20 @@ pub struct RequestIo {
     body: RequestBody,
     pending: Bytes,
     body_done: bool,
+    /// The status for a request body that broke a limit while the app read it.
+    body_refused: Option<StatusCode>,
     head: Option<oneshot::Sender<Reply>>,
     chunks: mpsc::Sender<Sent<Held>>,
+    cut: Option<oneshot::Sender<String>>,
     space: Arc<Semaphore>,
     write_buffer: u64,
     budget: Arc<MemoryBudget>,
     /// HEAD requests run the app as GET would, but its body bytes are dropped.
     discard_body: bool,
+    /// The body bytes still owed to the client by the app's `Content-Length`, if it sent one.
+    owed: Option<u64>,
+    /// Set once bytes past the `Content-Length` were cut (logged once).
+    overran: bool,
 }
 
 impl RequestIo {
@@ -90,12 +114,16 @@ impl RequestIo {
             body,
             pending: Bytes::new(),
             body_done: false,
+            body_refused: None,
             head: Some(sink.head),
             chunks: sink.chunks,
+            cut: Some(sink.cut),
             space: sink.space,
             write_buffer: sink.write_buffer,
             budget: sink.budget,
             discard_body,
+            owed: None,
+            overran: false,
         }
     }
 
@@ -109,10 +137,17 @@ impl RequestIo {
         self.head.is_none()
     }
 
-    /// Ends the response stream with an error, so hyper cuts the connection instead of
+    /// The status for a request body that broke a limit while the app read it.
+    pub fn body_refused(&self) -> Option<StatusCode> {
+        self.body_refused
+    }
+
+    /// Ends the streamed response with an error, so hyper cuts the connection instead of
     /// ending a response that is not whole as if it were.
-    pub fn abort(&self, reason: &str) {
-        let _ = self.chunks.try_send(Err(reason.to_owned().into()));
+    pub fn abort(&mut self, reason: &str) {
+        if let Some(cut) = self.cut.take() {
+            let _ = cut.send(reason.to_owned());
+        }
     }
 
     /// Whether the client stopped reading the response (it disconnected).
@@ -120,30 +155,108 @@ impl RequestIo {
         self.chunks.is_closed()
     }
 
-    fn send_head(
+    /// Why a response that ended cleanly is still not whole: the app sent fewer bytes than
+    /// its `Content-Length`.
+    pub fn shortfall(&self) -> Option<String> {
+        self.owed
+            .filter(|&owed| owed > 0)
+            .map(|owed| format!("the app's body ended {owed} bytes short of its Content-Length"))
+    }
+
+    pub fn send_head(
         &mut self,
         status: &str,
         headers: &[(String, String)],
-        body: Option<Bytes>,
+        body: Option<Vec<u8>>,
     ) -> Result<(), String> {
         let Some(sender) = self.head.take() else {
             return Err("the headers were already sent".into());
         };
-        match parse_head(status, headers) {
-            Ok(mut head) => {
-                head.body = body;
-                // The dispatcher may be gone (client disconnected); later calls report that.
-                let _ = sender.send(Ok(head));
-                Ok(())
-            }
+        let mut head = match parse_head(status, headers) {
+            Ok(head) => head,
             Err(reason) => {
                 self.head = Some(sender);
-                Err(reason)
+                return Err(reason);
             }
+        };
+        self.owed = promised_length(&head, self.discard_body);
+        head.body = body.map(|bytes| {
+            let bytes = if self.discard_body {
+                Bytes::new()
+            } else {
+                self.clip(Bytes::from(bytes))
+            };
+            Whole {
+                bytes,
+                short: self.owed.is_some_and(|owed| owed > 0),
+            }
+        });
+        // The dispatcher may be gone (client disconnected); later calls report that.
+        let _ = sender.send(Ok(head));
+        Ok(())
+    }
+
+    /// The part of `bytes` the `Content-Length` still allows; logs the first cut.
+    fn clip(&mut self, mut bytes: Bytes) -> Bytes {
+        let Some(owed) = self.owed.as_mut() else {
+            return bytes;
+        };
+        if bytes.len() as u64 > *owed {
+            bytes.truncate(*owed as usize);
+            if !self.overran {
+                self.overran = true;
+                tracing::warn!(site = %self.site, request = self.request_id,
+                    "response cut: the app sent more bytes than its Content-Length");
+            }
+        }
+        *owed -= bytes.len() as u64;
+        bytes
+    }
+
+    /// Queues one body chunk for the client, waiting for room in the write buffer.
+    pub async fn push(&mut self, chunk: Bytes) -> Result<(), String> {
+        if !self.head_sent() {
+            return Err("body sent before the headers".into());
+        }
+        if self.discard_body {
+            return Ok(());
+        }
+        let chunk = self.clip(chunk);
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        if self.chunks.is_closed() {
+            return Err("the client went away".into());
+        }
+        // Wait for room in the write buffer (a chunk larger than the buffer takes all of it).
+        let room = (chunk.len() as u64).min(self.write_buffer) as u32;
+        let Ok(space) = self.space.clone().acquire_many_owned(room).await else {
+            return Err("the response was closed".into());
+        };
+        let Some(held) = self.budget.try_reserve(chunk.len() as u64) else {
+            return Err("the site's memory budget is full".into());
+        };
+        match self
+            .chunks
+            .send(Ok((Frame::data(chunk), (space, held))))
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(_) => Err("the client went away".into()),
         }
     }
 
-    fn io(state: &mut StoreState) -> wasmtime::Result<&mut RequestIo> {
+    /// Whether the request is still for a client that reads (false for HEAD).
+    pub fn sends_body(&self) -> bool {
+        !self.discard_body
+    }
+
+    /// How many body bytes the app may still send, if its `Content-Length` says.
+    pub fn owed(&self) -> Option<u64> {
+        self.owed
+    }
+
+    pub fn io(state: &mut StoreState) -> wasmtime::Result<&mut RequestIo> {
         state
             .request
             .as_mut()
@@ -171,7 +284,12 @@ impl host::Host for StoreState {
                     }
                 }
                 Some(Err(error)) => {
-                    return Ok(Err(format!("cannot read the request body: {error}")))
+                    io.body_done = true;
+                    io.body_refused = Some(match error.downcast_ref::<BodyRefused>() {
+                        Some(refused) => refused.0.status,
+                        None => StatusCode::BAD_REQUEST,
+                    });
+                    return Ok(Err(format!("cannot read the request body: {error}")));
                 }
             }
         }
@@ -191,42 +309,21 @@ impl host::Host for StoreState {
         headers: Vec<(String, String)>,
         body: Vec<u8>,
     ) -> wasmtime::Result<Result<(), String>> {
-        let io = RequestIo::io(self)?;
-        let body = if io.discard_body {
-            Bytes::new()
-        } else {
-            Bytes::from(body)
-        };
-        Ok(io.send_head(&status, &headers, Some(body)))
+        Ok(RequestIo::io(self)?.send_head(&status, &headers, Some(body)))
     }
 
     async fn write(&mut self, chunk: Vec<u8>) -> wasmtime::Result<Result<(), String>> {
-        let io = RequestIo::io(self)?;
-        if !io.head_sent() {
-            return Ok(Err("write before the headers were sent".into()));
-        }
-        if chunk.is_empty() || io.discard_body {
-            return Ok(Ok(()));
-        }
-        if io.chunks.is_closed() {
-            return Ok(Err("the client went away".into()));
-        }
-        // Wait for room in the write buffer (a chunk larger than the buffer takes all of it).
-        let room = (chunk.len() as u64).min(io.write_buffer) as u32;
-        let Ok(space) = io.space.clone().acquire_many_owned(room).await else {
-            return Ok(Err("the response was closed".into()));
-        };
-        let Some(held) = io.budget.try_reserve(chunk.len() as u64) else {
-            return Ok(Err("the site's memory budget is full".into()));
-        };
-        match io
-            .chunks
-            .send(Ok((Frame::data(Bytes::from(chunk)), (space, held))))
-            .await
-        {
-            Ok(()) => Ok(Ok(())),
-            Err(_) => Ok(Err("the client went away".into())),
-        }
+        Ok(RequestIo::io(self)?.push(Bytes::from(chunk)).await)
+    }
+
+    async fn send_file(
+        &mut self,
+        head: Option<host::ResponseHead>,
+        path: String,
+        offset: u64,
+        length: Option<u64>,
+    ) -> wasmtime::Result<Result<u64, host::SendFileError>> {
+        super::file::send(self, head, &path, offset, length).await
     }
 
     async fn log(&mut self, text: String) -> wasmtime::Result<()> {
@@ -236,72 +333,4 @@ impl host::Host for StoreState {
         }
         Ok(())
     }
-}
-
-/// Hop-by-hop headers belong to the connection, which the server owns (PEP 3333).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
-/// Checks the app's status line and headers and turns them into hyper's types. Header
-/// strings are PEP 3333 native strings: each character stands for one latin-1 byte.
-fn parse_head(status: &str, headers: &[(String, String)]) -> Result<Head, String> {
-    let code = status.get(..3).and_then(|c| c.parse::<u16>().ok());
-    let rest = status.get(3..).unwrap_or("");
-    let status_code = match code {
-        Some(code) if (200..=999).contains(&code) && (rest.is_empty() || rest.starts_with(' ')) => {
-            StatusCode::from_u16(code).map_err(|_| format!("bad status `{status}`"))?
-        }
-        _ => {
-            return Err(format!(
-                "bad status `{}`: expected `NNN Reason` with NNN from 200 to 999",
-                status.escape_debug()
-            ))
-        }
-    };
-    let reason_text = latin1(rest.trim_start())
-        .ok_or_else(|| format!("bad status `{}`", status.escape_debug()))?;
-    let reason = match status_code.canonical_reason() {
-        Some(canonical) if canonical.as_bytes() == reason_text.as_slice() => None,
-        _ if reason_text.is_empty() => None,
-        _ => Some(
-            hyper::ext::ReasonPhrase::try_from(reason_text)
-                .map_err(|_| format!("bad reason phrase in status `{}`", status.escape_debug()))?,
-        ),
-    };
-    let mut map = HeaderMap::with_capacity(headers.len());
-    for (name, value) in headers {
-        let header = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("bad header name `{}`", name.escape_debug()))?;
-        if HOP_BY_HOP.contains(&header.as_str()) {
-            return Err(format!(
-                "hop-by-hop header `{name}` is not allowed from a WSGI app"
-            ));
-        }
-        let bytes = latin1(value)
-            .ok_or_else(|| format!("header `{name}` has a value that is not latin-1"))?;
-        let value = HeaderValue::from_bytes(&bytes)
-            .map_err(|_| format!("header `{name}` has a bad value `{}`", value.escape_debug()))?;
-        map.append(header, value);
-    }
-    Ok(Head {
-        status: status_code,
-        reason,
-        headers: map,
-        body: None,
-    })
-}
-
-/// A native string's bytes, when every character is latin-1.
-fn latin1(text: &str) -> Option<Vec<u8>> {
-    text.chars()
-        .map(|c| u8::try_from(u32::from(c)).ok())
-        .collect()
 }

@@ -3,6 +3,8 @@
 pub mod crypto;
 pub mod dispatch;
 pub mod environ;
+pub mod file;
+pub mod head;
 pub mod io;
 
 pub use dispatch::{dispatch, AppRequest};
