@@ -78,7 +78,11 @@ fn bring_up(
     toolchain: &mut Option<Toolchain>,
     bar: &ProgressBar,
 ) -> Result<LiveSite> {
-    let static_root = match site.static_root.as_ref().and_then(|c| Some((c.root.as_ref()?, c))) {
+    let static_root = match site
+        .static_root
+        .as_ref()
+        .and_then(|c| Some((c.root.as_ref()?, c)))
+    {
         Some((root, config)) => Some(StaticRoot::open(root, config.options.clone())?),
         None => None,
     };

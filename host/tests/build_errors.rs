@@ -41,7 +41,11 @@ fn build_errors_native_only_package_is_named_with_its_file() {
         "import ujson",
         "ujson.cpython-314-x86_64-linux-gnu.so (package `ujson`)",
     ] {
-        assert!(out.stdout.contains(needle), "{needle:?} in:\n{}", out.stdout);
+        assert!(
+            out.stdout.contains(needle),
+            "{needle:?} in:\n{}",
+            out.stdout
+        );
     }
 }
 
@@ -95,8 +99,14 @@ fn build_errors_optional_imports_keep_working() {
     let server = Server::start(&["sandbox"]);
     let facts = server.get_ok("sandbox.test", "/optional").json();
     // `except ImportError` still catches it, with the module name code may check.
-    assert_eq!(facts["ssl"], serde_json::json!(["ModuleNotFoundError", "_ssl"]));
-    assert_eq!(facts["lzma"], serde_json::json!(["ModuleNotFoundError", "_lzma"]));
+    assert_eq!(
+        facts["ssl"],
+        serde_json::json!(["ModuleNotFoundError", "_ssl"])
+    );
+    assert_eq!(
+        facts["lzma"],
+        serde_json::json!(["ModuleNotFoundError", "_lzma"])
+    );
     // Asking whether a module exists is not importing it: no error, just "no".
     assert_eq!(facts["find_spec"], serde_json::json!([null, null]));
     // The app's module-level `try: import ujson` fell back at build time.

@@ -30,7 +30,11 @@ fn static_packages_serve_files_with_the_whole_pipeline() {
     assert_eq!(file.header("accept-ranges"), Some("bytes"));
     let etag = file.header("etag").expect("an ETag").to_owned();
 
-    let not_modified = raw_get(&server, "/vendor/package_data.py", &format!("If-None-Match: {etag}\r\n"));
+    let not_modified = raw_get(
+        &server,
+        "/vendor/package_data.py",
+        &format!("If-None-Match: {etag}\r\n"),
+    );
     assert_eq!(not_modified.status, 304);
 
     let range = raw_get(&server, "/vendor/package_data.py", "Range: bytes=0-10\r\n");
@@ -39,7 +43,9 @@ fn static_packages_serve_files_with_the_whole_pipeline() {
     assert_eq!(range.header("content-range"), Some("bytes 0-10/21"));
 
     let head = server.request(
-        &format!("HEAD /vendor/package_data.py HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n"),
+        &format!(
+            "HEAD /vendor/package_data.py HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n"
+        ),
         b"",
     );
     assert_eq!(head.status, 200);
@@ -55,13 +61,20 @@ fn static_packages_longest_prefix_wins_and_misses_reach_the_app() {
     let server = Server::start(&["package_static"]);
     // `/vendor/meta/` is the dist-info folder, not `idna/meta/`.
     let wheel = server.get_ok(HOST, "/vendor/meta/WHEEL");
-    assert!(wheel.text().starts_with("Wheel-Version:"), "{}", wheel.text());
+    assert!(
+        wheel.text().starts_with("Wheel-Version:"),
+        "{}",
+        wheel.text()
+    );
     // Missing files, and paths under no prefix, are the app's.
     assert_eq!(
         server.get_ok(HOST, "/vendor/no-such-file.css").text(),
         "app: /vendor/no-such-file.css\n"
     );
-    assert_eq!(server.get_ok(HOST, "/vendorx/core.py").text(), "app: /vendorx/core.py\n");
+    assert_eq!(
+        server.get_ok(HOST, "/vendorx/core.py").text(),
+        "app: /vendorx/core.py\n"
+    );
     assert_eq!(server.get_ok(HOST, "/").text(), "app: /\n");
     // A folder without its slash is redirected, as for the root; no listings.
     let redirect = server.get(HOST, "/vendor");
@@ -91,7 +104,10 @@ fn static_packages_nothing_leads_out_of_the_folder() {
     }
     // Dot-files are never served, and never reach the app either.
     let hidden = server.get(HOST, "/vendor/.hidden");
-    assert_eq!((hidden.status, hidden.text().contains("app:")), (404, false));
+    assert_eq!(
+        (hidden.status, hidden.text().contains("app:")),
+        (404, false)
+    );
 }
 
 /// A site folder vendoring idna, with this `[static]` table.
@@ -141,11 +157,31 @@ fn static_packages_missing_folder_fails_the_build() {
 fn static_packages_config_errors_name_the_key() {
     let layout = Layout::new();
     let cases = [
-        ("no_slash", "from_packages = { \"static/\" = \"idna\" }", "`static/` is not a URL path prefix"),
-        ("no_end_slash", "from_packages = { \"/static\" = \"idna\" }", "`/static` is not a URL path prefix"),
-        ("dot_prefix", "from_packages = { \"/.git/\" = \"idna\" }", "`/.git/` is not a URL path prefix"),
-        ("parent", "from_packages = { \"/s/\" = \"../idna\" }", "`../idna` (for `/s/`) must be a relative folder"),
-        ("absolute", "from_packages = { \"/s/\" = \"/etc\" }", "`/etc` (for `/s/`) must be a relative folder"),
+        (
+            "no_slash",
+            "from_packages = { \"static/\" = \"idna\" }",
+            "`static/` is not a URL path prefix",
+        ),
+        (
+            "no_end_slash",
+            "from_packages = { \"/static\" = \"idna\" }",
+            "`/static` is not a URL path prefix",
+        ),
+        (
+            "dot_prefix",
+            "from_packages = { \"/.git/\" = \"idna\" }",
+            "`/.git/` is not a URL path prefix",
+        ),
+        (
+            "parent",
+            "from_packages = { \"/s/\" = \"../idna\" }",
+            "`../idna` (for `/s/`) must be a relative folder",
+        ),
+        (
+            "absolute",
+            "from_packages = { \"/s/\" = \"/etc\" }",
+            "`/etc` (for `/s/`) must be a relative folder",
+        ),
         ("not_a_table", "from_packages = \"idna\"", "invalid type"),
     ];
     for (name, table, _) in &cases {
@@ -161,13 +197,17 @@ fn static_packages_config_errors_name_the_key() {
         "wsgi-wasm.toml",
         "[defaults.static.from_packages]\n\"/s/\" = \"idna\"\n",
     );
-    let out = run_cli(&[OsStr::new("check"), OsStr::new("--sites"), sites.as_os_str()]);
+    let out = run_cli(&[
+        OsStr::new("check"),
+        OsStr::new("--sites"),
+        sites.as_os_str(),
+    ]);
     assert_ne!(out.code, Some(0));
-    let all_cases = cases.iter().copied().chain([(
-        "no_requirements",
-        "",
-        "needs `[app]` with `requirements`",
-    )]);
+    let all_cases =
+        cases
+            .iter()
+            .copied()
+            .chain([("no_requirements", "", "needs `[app]` with `requirements`")]);
     for (name, _, reason) in all_cases {
         let line = out
             .stdout
@@ -189,7 +229,8 @@ fn static_packages_config_errors_name_the_key() {
     ]);
     assert_ne!(out.code, Some(0));
     assert!(
-        out.all().contains("`defaults.static.from_packages`: each site names its own package folders"),
+        out.all()
+            .contains("`defaults.static.from_packages`: each site names its own package folders"),
         "{}",
         out.all()
     );

@@ -85,7 +85,11 @@ fn warmup_url_that_raises_fails_the_build() {
         ),
         "site, key, URL and error on the first line:\n{failure}"
     );
-    for needle in ["Traceback", "/1/app.py\", line 7, in application", "return 1 // 0"] {
+    for needle in [
+        "Traceback",
+        "/1/app.py\", line 7, in application",
+        "return 1 // 0",
+    ] {
         assert!(failure.contains(needle), "{needle:?} in:\n{failure}");
     }
 }
@@ -135,9 +139,21 @@ fn warmup_config_errors_name_the_key() {
         ("fragment", "[\"/a#b\"]", "`/a#b` is not a URL path"),
         ("space", "[\"/a b\"]", "`/a b` is not a URL path"),
         ("scheme", "[\"http://x/\"]", "`http://x/` is not a URL path"),
-        ("protocol_relative", "[\"//x/\"]", "`//x/` is not a URL path"),
-        ("many", &format!("[{}]", vec!["\"/\""; 51].join(", ")), "51 URLs: at most 50"),
-        ("outside_mount", "[\"/other\"]\nmount = \"/app\"", "`/other` is outside the app's mount `/app`"),
+        (
+            "protocol_relative",
+            "[\"//x/\"]",
+            "`//x/` is not a URL path",
+        ),
+        (
+            "many",
+            &format!("[{}]", vec!["\"/\""; 51].join(", ")),
+            "51 URLs: at most 50",
+        ),
+        (
+            "outside_mount",
+            "[\"/other\"]\nmount = \"/app\"",
+            "`/other` is outside the app's mount `/app`",
+        ),
         ("not_a_list", "\"/\"", "invalid type"),
     ];
     for (name, value, _) in &cases {
@@ -151,7 +167,11 @@ fn warmup_config_errors_name_the_key() {
         layout.write(&format!("sites/{name}/app.py"), "application = None\n");
     }
     let sites = layout.sites();
-    let out = run_cli(&[OsStr::new("check"), OsStr::new("--sites"), sites.as_os_str()]);
+    let out = run_cli(&[
+        OsStr::new("check"),
+        OsStr::new("--sites"),
+        sites.as_os_str(),
+    ]);
     assert_ne!(out.code, Some(0));
     for (name, _, reason) in cases {
         let line = out

@@ -169,7 +169,10 @@ mod tests {
             module_name("pydantic_core/_pydantic_core.cpython-314-x86_64-linux-gnu.so").as_deref(),
             Some("pydantic_core._pydantic_core")
         );
-        assert_eq!(module_name("pkg/_speedups.abi3.so").as_deref(), Some("pkg._speedups"));
+        assert_eq!(
+            module_name("pkg/_speedups.abi3.so").as_deref(),
+            Some("pkg._speedups")
+        );
         assert_eq!(module_name("numpy.libs/libopenblas-r0.so"), None);
     }
 
@@ -200,7 +203,11 @@ mod tests {
         )
         .unwrap();
         std::fs::write(root.join("fastpkg/__init__.py"), "").unwrap();
-        std::fs::write(root.join("fastpkg/_core.cpython-314-x86_64-linux-gnu.so"), "").unwrap();
+        std::fs::write(
+            root.join("fastpkg/_core.cpython-314-x86_64-linux-gnu.so"),
+            "",
+        )
+        .unwrap();
         std::fs::write(root.join("loose.abi3.so"), "").unwrap();
         let found = strip(root).unwrap();
         assert_eq!(

@@ -104,7 +104,10 @@ pub fn cached(state_dir: &Path, site: &Site, hash: &str) -> Option<Artifact> {
     while dir.join("py").join(python_dirs.len().to_string()).is_dir() {
         python_dirs.push(dir.join("py").join(python_dirs.len().to_string()));
     }
-    let vendored = site.app.as_ref().is_some_and(|app| app.requirements.is_some());
+    let vendored = site
+        .app
+        .as_ref()
+        .is_some_and(|app| app.requirements.is_some());
     let packages = python_dirs.last().filter(|_| vendored).cloned();
     Some(Artifact {
         dir,
@@ -315,10 +318,10 @@ fn vendor(
 fn classify(site: &str, output: String) -> BuildError {
     let site = site.to_owned();
     let last_line = |marker: &str| {
-        output
-            .lines()
-            .rev()
-            .find_map(|line| line.split_once(marker).map(|(_, rest)| rest.trim().to_owned()))
+        output.lines().rev().find_map(|line| {
+            line.split_once(marker)
+                .map(|(_, rest)| rest.trim().to_owned())
+        })
     };
     if let Some(reason) = last_line("wsgi_bridge.warmup.WarmupError: ") {
         return BuildError::Warmup {
@@ -331,7 +334,10 @@ fn classify(site: &str, output: String) -> BuildError {
         .lines()
         .rev()
         .find(|line| line.contains("which has no WebAssembly build"))
-        .and_then(|line| line.find("package `").map(|at| line[at..].trim().to_owned()));
+        .and_then(|line| {
+            line.find("package `")
+                .map(|at| line[at..].trim().to_owned())
+        });
     match native {
         Some(reason) => BuildError::Native {
             site,

@@ -229,7 +229,11 @@ pub fn load_site(dir: &Path, defaults: &SiteDefaults) -> Result<Site, ConfigErro
         None => None,
     };
     let vendored = app.as_ref().is_some_and(|app| app.requirements.is_some());
-    if static_root.as_ref().is_some_and(|s| !s.from_packages.is_empty()) && !vendored {
+    if static_root
+        .as_ref()
+        .is_some_and(|s| !s.from_packages.is_empty())
+        && !vendored
+    {
         return Err(err(
             "static.from_packages",
             "needs `[app]` with `requirements`: the folders are looked up in the vendored packages"

@@ -253,14 +253,20 @@ mod tests {
     fn static_from_packages_prefixes() {
         assert_eq!(url_prefix("/static/admin/").unwrap(), ["static", "admin"]);
         assert_eq!(url_prefix("/").unwrap(), Vec::<String>::new());
-        for bad in ["static/", "/static", "//", "/a//b/", "/../", "/./", "/.git/", "/a%2f/", "/a b/", "/a?/", "/a\\b/", ""] {
+        for bad in [
+            "static/", "/static", "//", "/a//b/", "/../", "/./", "/.git/", "/a%2f/", "/a b/",
+            "/a?/", "/a\\b/", "",
+        ] {
             assert!(url_prefix(bad).is_none(), "{bad:?}");
         }
     }
 
     #[test]
     fn static_from_packages_folders() {
-        assert_eq!(package_folder("a/b/c").unwrap(), std::path::Path::new("a/b/c"));
+        assert_eq!(
+            package_folder("a/b/c").unwrap(),
+            std::path::Path::new("a/b/c")
+        );
         assert_eq!(package_folder("./a/").unwrap(), std::path::Path::new("a"));
         for bad in ["", ".", "/etc", "a/../b", "..", "a\\b"] {
             assert!(package_folder(bad).is_none(), "{bad:?}");
