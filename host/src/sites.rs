@@ -153,6 +153,7 @@ fn app_pool(
         python_dirs: artifact.python_dirs.clone(),
         env,
         data: app.data.clone(),
+        tmp: Sandbox::scratch(&site.name)?,
     };
     let pool = SitePool::new(
         Arc::from(site.name.as_str()),

@@ -348,6 +348,27 @@ fn close_is_called_once_when_the_client_goes_away() {
     assert_eq!(calls, 1, "{log}");
 }
 
+#[test]
+fn tmp_is_a_scratch_folder_of_the_site_alone() {
+    let layout = Layout::new();
+    layout.copy_fixture("pep3333", "pep3333");
+    let other = layout.copy_fixture("pep3333", "other");
+    let toml = std::fs::read_to_string(other.join("site.toml")).unwrap();
+    std::fs::write(
+        other.join("site.toml"),
+        toml.replace("\"pep3333.test\"", "\"other.test\""),
+    )
+    .unwrap();
+    let server = layout.serve();
+    // Werkzeug and Django spool big uploads to tempfile: it works.
+    let spool = server.get_ok(HOST, "/tmp?op=spool").json();
+    assert_eq!(spool, json!({"size": 1 << 20, "dir": "/tmp"}));
+    assert_eq!(server.get_ok(HOST, "/tmp?op=write").json()["exists"], true);
+    assert_eq!(server.get_ok(HOST, "/tmp").json()["exists"], true);
+    // Another site's /tmp is its own.
+    assert_eq!(server.get_ok("other.test", "/tmp").json()["exists"], false);
+}
+
 /// Every request of the validate suite: (method, path, body, chunked, expected status).
 const VALIDATE_SUITE: &[(&str, &str, &[u8], bool, u16)] = &[
     ("GET", "/v/list", b"", false, 200),

@@ -5,11 +5,13 @@
 //! every byte from the site's memory budget; a refused growth is a failed `malloc` for Python
 //! (MemoryError), not a trap. CPU time is counted in epoch ticks spent running guest code.
 //!
-//! The WASI context grants read-only directories, the declared data folders read-write, and
-//! the site's own variables, nothing else: the guest standard
-//! library at `/python` and the site's staged python path at `/0`, `/1`, …, the same paths the
-//! build used. The environment is the site's `app.env` only; no arguments, no network (wasmtime-wasi denies every
-//! socket address unless told otherwise), no stdin; stdout and stderr go to the site's log.
+//! The WASI context grants read-only directories, the declared data folders read-write, a
+//! scratch folder of the site's own at `/tmp` (where Werkzeug and Django spool large
+//! uploads), and the site's own variables, nothing else: the guest standard library at
+//! `/python` and the site's staged python path at `/0`, `/1`, …, the same paths the build
+//! used. The environment is the site's `app.env` only; no arguments, no network
+//! (wasmtime-wasi denies every socket address unless told otherwise), no stdin; stdout and
+//! stderr go to the site's log.
 
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -39,6 +41,48 @@ pub struct Sandbox {
     pub env: Vec<(String, String)>,
     /// Host folders mounted read-write at the given guest paths (`app.data`).
     pub data: Vec<(PathBuf, String)>,
+    /// The site's scratch folder, mounted read-write at `/tmp`: private to the site and to
+    /// this server process, removed when the site's pool goes.
+    pub tmp: Arc<tempfile::TempDir>,
+}
+
+impl Sandbox {
+    /// A fresh scratch folder for `site` in the host's temp folder, named after this process
+    /// (`wsgi-wasm-<pid>-<site>-…`). The first call also removes the scratch folders of
+    /// server processes that are gone (killed before they could remove their own).
+    pub fn scratch(site: &str) -> Result<Arc<tempfile::TempDir>> {
+        static SWEEP: std::sync::Once = std::sync::Once::new();
+        SWEEP.call_once(sweep_scratch);
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("wsgi-wasm-{}-{site}-", std::process::id()))
+            .tempdir()
+            .with_context(|| format!("cannot create a temp folder for site `{site}`"))?;
+        Ok(Arc::new(dir))
+    }
+}
+
+/// Removes `wsgi-wasm-<pid>-…` folders in the temp folder whose process no longer runs.
+fn sweep_scratch() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("wsgi-wasm-"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: kill with signal 0 only asks whether the process exists.
+        let gone = unsafe { libc::kill(pid, 0) } != 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// The data of one instance's store.
@@ -113,6 +157,9 @@ impl StoreState {
                 .preopened_dir(dir, guest, FsPerms::ReadWrite)
                 .with_context(|| format!("cannot mount `{}`", dir.display()))?;
         }
+        builder
+            .preopened_dir(sandbox.tmp.path(), "/tmp", FsPerms::ReadWrite)
+            .with_context(|| format!("cannot mount `{}`", sandbox.tmp.path().display()))?;
         builder.envs(&sandbox.env);
         builder.stdout(SiteLog {
             site: site.clone(),

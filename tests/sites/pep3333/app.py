@@ -170,6 +170,25 @@ def endless_view(environ, start_response):
     return Endless(environ["wsgi.errors"], _query(environ).get("tag", "?"))
 
 
+# --- /tmp ---------------------------------------------------------------------------------
+
+def tmp_view(environ, start_response):
+    """`?op=spool` round-trips 1 MiB through tempfile; `write`/`exists` a fixed name."""
+    import tempfile
+
+    op = _query(environ).get("op")
+    if op == "spool":
+        with tempfile.TemporaryFile() as spool:
+            spool.write(b"z" * (1 << 20))
+            spool.seek(0)
+            size = len(spool.read())
+        return _json(start_response, {"size": size, "dir": tempfile.gettempdir()})
+    if op == "write":
+        with open("/tmp/pep3333-marker", "w") as marker:
+            marker.write(environ["SERVER_NAME"])
+    return _json(start_response, {"exists": os.path.exists("/tmp/pep3333-marker")})
+
+
 # --- apps under wsgiref.validate ----------------------------------------------------------
 
 def v_list(environ, start_response):
@@ -266,6 +285,7 @@ ROUTES = {
     "/length-write": length_write_view,
     "/file": file_view,
     "/endless": endless_view,
+    "/tmp": tmp_view,
 }
 
 
