@@ -125,6 +125,30 @@ fn package_site(layout: &Layout, name: &str, static_table: &str) {
 }
 
 #[test]
+fn static_packages_come_after_the_sites_own_root() {
+    let layout = Layout::new();
+    package_site(
+        &layout,
+        "with_root",
+        "root = \"public\"\nfrom_packages = { \"/vendor/\" = \"idna\" }",
+    );
+    layout.write(
+        "sites/with_root/public/vendor/package_data.py",
+        "from the root\n",
+    );
+    let server = layout.serve();
+    let host = "with-root.test";
+    // The root answers first; what it does not hold is looked up in the package folder.
+    assert_eq!(
+        server.get_ok(host, "/vendor/package_data.py").text(),
+        "from the root\n"
+    );
+    let core = server.get_ok(host, "/vendor/core.py");
+    assert!(core.text().contains("def encode("), "{}", core.text());
+    assert_eq!(server.get_ok(host, "/other").text(), "app: /other\n");
+}
+
+#[test]
 fn static_packages_missing_folder_fails_the_build() {
     let layout = Layout::new();
     package_site(
