@@ -229,8 +229,7 @@ fn flask_upload_reports_size_and_checksum() {
     let server = start();
     let form = server.get_ok(HOST, "/upload");
     assert!(form.text().contains("enctype=\"multipart/form-data\""));
-    // Past Werkzeug's 500 KiB in-memory threshold: the site's request class must keep it in
-    // memory, as the sandbox has no temporary folder to spool to.
+    // Past Werkzeug's 500 KiB in-memory threshold: Werkzeug spools it to the site's /tmp.
     let data = noise(700 * 1024 + 17);
     let body = multipart(&data);
     let response = server.request(

@@ -1,12 +1,11 @@
 """A small Flask site running inside a WebAssembly sandbox.
 
-It shows templates, a form, signed-cookie sessions, JSON in and out, a file upload kept in
-memory, and files sent through the app with `send_from_directory` (ETag, 304 and byte ranges
+It shows templates, a form, signed-cookie sessions, JSON in and out, a file upload (which
+Werkzeug spools to the site's private /tmp past 500 KiB), and files sent through the app with `send_from_directory` (ETag, 304 and byte ranges
 done by Werkzeug).
 """
 
 import hashlib
-import io
 import os
 import platform
 import sys
@@ -24,23 +23,9 @@ from flask import (
     session,
     url_for,
 )
-from flask.wrappers import Request
-
-
-class MemoryRequest(Request):
-    """Keeps uploaded files in memory.
-
-    Werkzeug spools large uploads to a temporary file; this sandbox has no writable temp
-    folder, and `MAX_CONTENT_LENGTH` bounds what an upload can hold anyway.
-    """
-
-    def _get_file_stream(self, total_content_length, content_type, filename=None,
-                         content_length=None):
-        return io.BytesIO()
 
 
 app = Flask(__name__)
-app.request_class = MemoryRequest
 # Signs the session cookie (the visit counter, the remembered name, flash messages).
 app.config["SECRET_KEY"] = os.environ.get("FLASK_SECRET_KEY", "demo-only-not-secret")
 app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
