@@ -168,7 +168,7 @@ fn package_folders(
             written: folder.clone(),
         });
     }
-    folders.sort_by(|a, b| b.segments.len().cmp(&a.segments.len()));
+    folders.sort_by_key(|folder| std::cmp::Reverse(folder.segments.len()));
     Ok(folders)
 }
 

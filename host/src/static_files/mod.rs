@@ -244,7 +244,7 @@ impl Aliases {
                 },
             });
         }
-        aliases.sort_by(|a, b| b.segments.len().cmp(&a.segments.len()));
+        aliases.sort_by_key(|alias| std::cmp::Reverse(alias.segments.len()));
         Ok(Aliases(aliases))
     }
 
