@@ -166,21 +166,27 @@ impl App {
         let (mut parts, body) = request.into_parts();
         let declared = body.size_hint().exact();
         request_body::check_declared(declared, &to.limits)?;
-        let (body, body_reservation) = if expects_continue(&parts) {
+        // A site that wants a length for every body reads even a waiting client's body first.
+        let stream_it = expects_continue(&parts) && !to.app.chunked_content_length;
+        let (body, body_reservation) = if stream_it {
             // The client waits for `100 Continue`, which hyper sends when the app first
             // reads: the body goes to the app as it arrives.
             let body = request_body::stream(body, &to.limits).boxed_unsync();
             (body, None)
         } else {
             let buffered = request_body::read(body, declared, &to.limits, to.pool.budget()).await?;
+            if declared.is_none() && to.app.chunked_content_length {
+                let length = http::HeaderValue::from(buffered.bytes.len());
+                parts.headers.insert(header::CONTENT_LENGTH, length);
+            }
             let body = Full::new(buffered.bytes)
                 .map_err(|never| -> BodyError { match never {} })
                 .boxed_unsync();
             (body, Some(buffered.reservation))
         };
         // A body without `Content-Length` (chunked, or HTTP/2 without one) reaches the app
-        // with no `CONTENT_LENGTH`: wsgi.input ends where the body does
-        // (`wsgi.input_terminated`), as Werkzeug and Django expect.
+        // with no `CONTENT_LENGTH` (unless the site asks for `chunked_content_length`):
+        // wsgi.input ends where the body does (`wsgi.input_terminated`), as Werkzeug expects.
         parts.headers.remove(header::TRANSFER_ENCODING);
         let client = forwarded::client_addr(to.peer, &parts.headers, &self.front.trusted_proxies);
         let server_name = to.target.host.unwrap_or_else(|| to.local.ip().to_string());

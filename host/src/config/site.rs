@@ -16,6 +16,7 @@
 //! env = { APP_MODE = "production" }     # the app's os.environ; never the host's
 //! vars = { SITE_TIER = "gold" }         # wsgi_var: extra keys in every request's environ
 //! pass_authorization = false            # wsgi_pass_authorization: HTTP_AUTHORIZATION
+//! chunked_content_length = false        # chunked bodies read whole get a CONTENT_LENGTH
 //! data = ["data"]                       # folders the app may write, at `/data` in the guest
 //! data_lock = "exclusive"               # with data: "exclusive", "methods" or "none"
 //! [limits]                              # optional; see `limits.rs` for every key
@@ -69,6 +70,8 @@ struct RawApp {
     #[serde(default)]
     pass_authorization: bool,
     #[serde(default)]
+    chunked_content_length: bool,
+    #[serde(default)]
     data: Vec<String>,
     data_lock: Option<String>,
 }
@@ -109,6 +112,9 @@ pub struct AppConfig {
     /// Extra environ keys for every request (`wsgi_var`).
     pub vars: BTreeMap<String, String>,
     pub pass_authorization: bool,
+    /// Chunked bodies are read whole first and reach the app with a `CONTENT_LENGTH`, for
+    /// frameworks that ignore `wsgi.input_terminated` (Django).
+    pub chunked_content_length: bool,
     /// Folders the app may write, each mounted read-write at `/<name>` in the guest.
     pub data: Vec<(PathBuf, String)>,
     /// How requests are kept apart around `data` (no lock when it is empty).
@@ -363,6 +369,7 @@ fn resolve_app(app: RawApp, dir: &Path, file: &Path) -> Result<AppConfig, Config
         mount,
         vars: app.vars,
         pass_authorization: app.pass_authorization,
+        chunked_content_length: app.chunked_content_length,
         data,
         data_lock,
     })
