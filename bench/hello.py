@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import datetime as dt
+import http.client
 import json
 import os
 import platform
@@ -224,6 +225,9 @@ class Server:
                     status, body = response.status, response.read()
             except urllib.error.HTTPError as error:  # an answer, just not a 2xx
                 status, body = error.code, error.read()
+            except http.client.RemoteDisconnected:  # listening, and will not answer
+                raise self.fail(f"GET /{path.lstrip('/')} with {headers or {}}: "
+                                "the connection was closed without an answer")
             except OSError as error:  # not listening yet (URLError is an OSError)
                 last_error = str(error)
                 time.sleep(0.005)
