@@ -23,7 +23,7 @@ from urllib.parse import unquote_to_bytes
 import wsgi_site_config as config
 
 from .file_wrapper import FileWrapper
-from .response import _check_headers, _check_status
+from .response import Response
 
 # How much of a 5xx body goes into the build's output.
 _SHOWN = 2048
@@ -77,27 +77,13 @@ def environ_for(url):
     return environ
 
 
-class _Response:
-    """start_response and write() for one warmup request; the body is dropped."""
+class _Response(Response):
+    """The bridge's start_response (same checks, same `exc_info` rules); write() keeps the
+    start of the body for the build's output instead of sending it to a host."""
 
     def __init__(self):
-        self.status = None
-        self.body_started = False
+        super().__init__()
         self.shown = bytearray()
-
-    def start_response(self, status, headers, exc_info=None):
-        if exc_info is not None:
-            try:
-                if self.body_started:
-                    raise exc_info[1].with_traceback(exc_info[2])
-            finally:
-                exc_info = None
-        elif self.status is not None:
-            raise RuntimeError("start_response() called a second time without exc_info")
-        _check_status(status)
-        _check_headers(headers)
-        self.status = status
-        return self.write
 
     def write(self, data):
         if not isinstance(data, bytes):
@@ -105,7 +91,7 @@ class _Response:
         if data:
             if self.status is None:
                 raise RuntimeError("the app sent its body before calling start_response()")
-            self.body_started = True
+            self.headers_sent = True
             if len(self.shown) < _SHOWN:
                 self.shown += data[: _SHOWN - len(self.shown)]
 
