@@ -11,7 +11,7 @@ from wit_world.imports import host
 from .environ import build_environ
 from .errors import ErrorStream
 from .file_wrapper import FileWrapper
-from .response import Response
+from .response import ClientGone, Response
 
 
 def handle(application, pairs):
@@ -32,7 +32,9 @@ def handle(application, pairs):
             response.finish()
     except BaseException as exc:
         reason = response.failure or f"app raised {type(exc).__name__}"
-        _log_exception(exc)
+        # A client that went away is the host's to report (one line), not a traceback.
+        if not isinstance(exc, ClientGone):
+            _log_exception(exc)
     close_reason = _close(result)
     # The failure may have happened in a write() whose error the app swallowed.
     reason = reason or close_reason or response.failure

@@ -25,6 +25,10 @@ class SendError(OSError):
     """The host could not send the response on: the client went away, or it was refused."""
 
 
+class ClientGone(SendError):
+    """The body could not be sent on: the client went away (a normal event, no bug)."""
+
+
 def _one_line(text):
     return " ".join(str(text).split())
 
@@ -91,12 +95,12 @@ class Response:
             if not self.headers_sent:
                 self._send_headers()
             if self.failure is not None:
-                raise SendError(self.failure)
+                raise ClientGone(self.failure)
             try:
                 host.write(data)
             except Err as err:
                 self.failure = _one_line(err.value)
-                raise SendError(self.failure) from None
+                raise ClientGone(self.failure) from None
 
     def send_file(self, wrapper):
         """Has the host send a wrapped file from disk; False when it must be iterated."""
@@ -116,7 +120,7 @@ class Response:
                 return False
             self.headers_sent = True
             self.failure = _one_line(err.value.value)
-            raise SendError(self.failure) from None
+            raise ClientGone(self.failure) from None
         self.headers_sent = True
         return True
 

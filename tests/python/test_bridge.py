@@ -496,6 +496,7 @@ class CloseTests(BridgeTestCase):
         self.assertEqual(reason, "connection reset")
         self.assertEqual(body.closed, 1)
         self.assertEqual(fake.body_out, b"a")
+        self.assertEqual(fake.logs, [], "a client going away is no traceback")
 
     def test_close_once_on_str_chunk(self):
         body = ClosingBody(["text"])
