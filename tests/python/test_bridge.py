@@ -102,6 +102,13 @@ def tearDownModule():
         _tempdir.cleanup()
 
 
+def site_files():
+    """The folder the fake host treats as the site's own (send_file serves only from it)."""
+    folder = Path(_tempdir.name) / "site-files"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 class FakeHost:
     """Stands in for the Rust host: a request body to read, and a record of every call."""
 
@@ -136,8 +143,8 @@ class FakeHost:
         self.events.append(("write", bytes(chunk)))
 
     def send_file(self, head, path, offset, length):
-        # Like the host: only files under the site's folders (here: the temp folder).
-        if not path.startswith(tempfile.gettempdir() + "/"):
+        # Like the host: only files under the site's folders (here: one test folder).
+        if not path.startswith(str(site_files()) + "/"):
             raise Err(host.SendFileError_Refused(f"`{path}` is not in one of the site's own folders"))
         if head is not None:
             self.send_headers(head.status, head.headers)
@@ -745,7 +752,7 @@ class EnvironTests(BridgeTestCase):
 
     def test_file_wrapper_real_file_is_sent_by_the_host(self):
         data = os.urandom(100_000)
-        with tempfile.NamedTemporaryFile(delete=False) as handle:
+        with tempfile.NamedTemporaryFile(dir=site_files(), delete=False) as handle:
             handle.write(data)
         self.addCleanup(os.unlink, handle.name)
         opened = []
@@ -764,7 +771,7 @@ class EnvironTests(BridgeTestCase):
         self.assertTrue(opened[0].closed, "close() closed the file")
 
     def test_file_wrapper_refused_file_is_iterated(self):
-        # A file outside the site's folders (the fake refuses anything not under /tmp).
+        # A file outside the site's folders (the fake refuses anything not in site_files()).
         path = os.path.abspath(__file__)
 
         def app(environ, start_response):
