@@ -331,7 +331,7 @@ fn limits_data_folder_is_mounted_read_write() {
 }
 
 #[test]
-fn limits_nothing_is_writable_without_a_data_folder() {
+fn limits_only_the_private_tmp_is_writable_without_a_data_folder() {
     let (server, _site) = two_sites("");
     let host = "limits.test";
     for path in [
@@ -340,7 +340,6 @@ fn limits_nothing_is_writable_without_a_data_folder() {
         "/1/app.py",
         "/python/x.txt",
         "/x.txt",
-        "/tmp/x.txt",
         "/data/x.txt",
     ] {
         let result = fs(
@@ -356,6 +355,21 @@ fn limits_nothing_is_writable_without_a_data_folder() {
     let read = fs(&server, host, &[("op", "read"), ("path", "/1/app.py")]);
     assert_eq!(read["ok"], true, "{read}");
     assert!(read["text"].as_str().unwrap().contains("def application"));
+    // The site's scratch /tmp is writable, and no other site sees what it holds.
+    let scratch = fs(
+        &server,
+        host,
+        &[("op", "write"), ("path", "/tmp/x.txt"), ("text", "x")],
+    );
+    assert_eq!(scratch["ok"], true, "{scratch}");
+    let back = fs(&server, host, &[("op", "read"), ("path", "/tmp/x.txt")]);
+    assert_eq!(back["text"], "x", "{back}");
+    let elsewhere = fs(
+        &server,
+        "other.test",
+        &[("op", "read"), ("path", "/tmp/x.txt")],
+    );
+    assert_fails(&elsewhere, "reading /tmp/x.txt from another site");
 }
 
 #[test]
