@@ -6,29 +6,15 @@
 
 mod common;
 
-use std::ffi::OsStr;
-
-use common::{run_cli, state_dir, tagged_event, Layout, Server};
+use common::{tagged_event, Layout, Server};
 
 #[test]
 fn build_errors_native_only_package_is_named_with_its_file() {
     let layout = Layout::new();
     layout.copy_fixture("native", "native");
-    let sites = layout.sites();
-    let state = state_dir();
-    let out = run_cli(&[
-        OsStr::new("build"),
-        OsStr::new("--sites"),
-        sites.as_os_str(),
-        OsStr::new("--state"),
-        state.as_os_str(),
-    ]);
+    let out = layout.build();
     assert_ne!(out.code, Some(0), "the build fails:\n{}", out.all());
-    let first = out
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("FAILED"))
-        .unwrap_or_else(|| panic!("a FAILED line:\n{}", out.all()));
+    let first = out.failed_line();
     assert_eq!(
         first,
         "FAILED  site `native`: package `ujson` needs the native extension \

@@ -187,20 +187,7 @@ fn noise(len: usize) -> Vec<u8> {
 
 /// `body` framed as HTTP/1.1 chunks of uneven sizes.
 fn chunked(body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut rest = body;
-    for size in [3usize, 65536, 1, 9000, 32768].iter().cycle() {
-        if rest.is_empty() {
-            break;
-        }
-        let (chunk, tail) = rest.split_at((*size).min(rest.len()));
-        out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
-        out.extend_from_slice(chunk);
-        out.extend_from_slice(b"\r\n");
-        rest = tail;
-    }
-    out.extend_from_slice(b"0\r\n\r\n");
-    out
+    common::chunked(body, &[3, 65536, 1, 9000, 32768])
 }
 
 fn assert_upload(response: &Response, server: &Server, data: &[u8], framing: &str) {

@@ -35,14 +35,7 @@ fn post(server: &Server, path: &str, body: &[u8]) -> Response {
 
 /// The body as chunks of `piece` bytes.
 fn chunked(body: &[u8], piece: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    for part in body.chunks(piece) {
-        out.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
-        out.extend_from_slice(part);
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"0\r\n\r\n");
-    out
+    common::chunked(body, &[piece])
 }
 
 fn post_chunked(server: &Server, path: &str, body: &[u8]) -> Response {

@@ -9,7 +9,7 @@ mod common;
 
 use std::ffi::OsStr;
 
-use common::{run_cli, state_dir, Layout, Server};
+use common::{run_cli, Layout, Server};
 
 const HOST: &str = "package-static.test";
 
@@ -156,21 +156,9 @@ fn static_packages_missing_folder_fails_the_build() {
         "missing_folder",
         "from_packages = { \"/x/\" = \"idna/no-such-folder\" }",
     );
-    let sites = layout.sites();
-    let state = state_dir();
-    let out = run_cli(&[
-        OsStr::new("build"),
-        OsStr::new("--sites"),
-        sites.as_os_str(),
-        OsStr::new("--state"),
-        state.as_os_str(),
-    ]);
+    let out = layout.build();
     assert_ne!(out.code, Some(0), "{}", out.all());
-    let line = out
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("FAILED"))
-        .unwrap_or_else(|| panic!("a FAILED line:\n{}", out.all()));
+    let line = out.failed_line();
     assert!(
         line.contains("/missing_folder/site.toml: `static.from_packages`: `idna/no-such-folder` (for `/x/`) is not a folder in the site's vendored packages"),
         "{line}"

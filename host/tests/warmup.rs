@@ -8,20 +8,7 @@ mod common;
 
 use std::ffi::OsStr;
 
-use common::{run_cli, state_dir, Finished, Layout, Server};
-
-/// `wsgi-wasm build` over the layout's sites, with the shared test state folder.
-fn build(layout: &Layout) -> Finished {
-    let sites = layout.sites();
-    let state = state_dir();
-    run_cli(&[
-        OsStr::new("build"),
-        OsStr::new("--sites"),
-        sites.as_os_str(),
-        OsStr::new("--state"),
-        state.as_os_str(),
-    ])
-}
+use common::{run_cli, Finished, Layout, Server};
 
 /// The `FAILED` report of `build` for `site`, with everything printed after it.
 fn failure_of(out: &Finished, site: &str) -> String {
@@ -76,7 +63,7 @@ fn warmup_modules_are_loaded_before_the_first_request() {
 fn warmup_url_that_raises_fails_the_build() {
     let layout = Layout::new();
     layout.copy_fixture("warmup_fails", "warmup_fails");
-    let out = build(&layout);
+    let out = layout.build();
     assert_ne!(out.code, Some(0), "the build fails:\n{}", out.all());
     let failure = failure_of(&out, "warmup_fails");
     assert!(
@@ -103,7 +90,7 @@ fn warmup_url_that_answers_5xx_fails_the_build() {
         "server_names = [\"warmup-5xx.test\"]\n[app]\nwarmup = [\"/\", \"/unavailable\"]\n",
     )
     .unwrap();
-    let out = build(&layout);
+    let out = layout.build();
     assert_ne!(out.code, Some(0), "the build fails:\n{}", out.all());
     let failure = failure_of(&out, "warmup_5xx");
     assert!(

@@ -387,6 +387,19 @@ impl Layout {
     pub fn serve(self) -> Server {
         self.serve_with(&[])
     }
+
+    /// `wsgi-wasm build` over `sites/`, with the shared test state folder.
+    pub fn build(&self) -> Finished {
+        let sites = self.sites();
+        let state = state_dir();
+        run_cli(&[
+            std::ffi::OsStr::new("build"),
+            std::ffi::OsStr::new("--sites"),
+            sites.as_os_str(),
+            std::ffi::OsStr::new("--state"),
+            state.as_os_str(),
+        ])
+    }
 }
 
 /// What a finished `wsgi-wasm` command printed, and how it ended.
@@ -402,6 +415,32 @@ impl Finished {
     pub fn all(&self) -> String {
         format!("{}{}", self.stdout, self.stderr)
     }
+
+    /// The first `FAILED` line of stdout (a build's per-site verdict); panics without one.
+    pub fn failed_line(&self) -> &str {
+        self.stdout
+            .lines()
+            .find(|l| l.starts_with("FAILED"))
+            .unwrap_or_else(|| panic!("a FAILED line:\n{}", self.all()))
+    }
+}
+
+/// `body` framed as HTTP/1.1 chunks, their sizes taken from `sizes` in turn.
+pub fn chunked(body: &[u8], sizes: &[usize]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut rest = body;
+    for size in sizes.iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (chunk, tail) = rest.split_at((*size).min(rest.len()));
+        out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        out.extend_from_slice(chunk);
+        out.extend_from_slice(b"\r\n");
+        rest = tail;
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
 }
 
 /// Runs `wsgi-wasm <args>` to completion (e.g. `check --sites DIR`).
