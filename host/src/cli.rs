@@ -8,7 +8,9 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use futures_util::FutureExt;
 
+use crate::catalog::{Catalog, Table};
 use crate::config::{self, ServerConfig};
+use crate::metrics::Metrics;
 use crate::request::App;
 use crate::runtime::create_engine;
 use crate::server;
@@ -110,7 +112,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if loaded.sites.is_empty() {
         anyhow::bail!("no site could be served from `{}`", server.sites.display());
     }
-    let app = Arc::new(App::new(&loaded.sites, &server));
+    let catalog = Arc::new(Catalog::new(Table::new(loaded.sites.clone(), &server)));
+    let app = Arc::new(App::new(catalog, Arc::new(Metrics::new())));
     for site in &loaded.sites {
         let names = &site.config.server_names;
         tracing::info!(site = %site.config.name, ?names, default = site.config.default, "serving");

@@ -10,9 +10,11 @@
 
 mod body;
 mod build;
+mod catalog;
 mod cli;
 mod config;
 mod front;
+mod metrics;
 mod pages;
 mod request;
 mod router;

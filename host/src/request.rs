@@ -28,23 +28,23 @@ use hyper::body::Incoming;
 use tokio::sync::Semaphore;
 
 use crate::body::{self, Body, BodyError};
-use crate::config::{AppConfig, FrontConfig, ServerConfig, UnknownHost};
+use crate::catalog::Catalog;
+use crate::config::{AppConfig, FrontConfig, UnknownHost};
 use crate::front::checks::{self, Target};
 use crate::front::request_body::{self, BodyLimits};
 use crate::front::sniff::Mark;
 use crate::front::{forwarded, Refusal};
+use crate::metrics::Metrics;
 use crate::pages;
-use crate::router::Router;
 use crate::runtime::SitePool;
-use crate::sites::LiveSite;
 use crate::static_files::{self, Outcome};
 use crate::wsgi::{self, environ};
 
 /// Everything a request needs from the server.
 pub struct App {
-    router: Router<Arc<LiveSite>>,
-    unknown_host: UnknownHost,
-    front: FrontConfig,
+    /// The sites served now; a reload swaps them (`catalog.rs`).
+    catalog: Arc<Catalog>,
+    metrics: Arc<Metrics>,
     /// One permit per open client connection, shared by every listener.
     connections: Arc<Semaphore>,
     next_request: AtomicU64,
@@ -56,25 +56,28 @@ pub struct App {
 pub struct NoSite(String);
 
 impl App {
-    pub fn new(sites: &[Arc<LiveSite>], server: &ServerConfig) -> Self {
-        let router = Router::new(sites.iter().map(|s| {
-            (
-                s.config.server_names.as_slice(),
-                s.config.default,
-                s.clone(),
-            )
-        }));
+    /// `max_connections` is fixed for the life of the process (a reload cannot change it).
+    pub fn new(catalog: Arc<Catalog>, metrics: Arc<Metrics>) -> Self {
+        let max_connections = catalog.current().front.max_connections;
         Self {
-            router,
-            unknown_host: server.unknown_host,
-            front: server.front.clone(),
-            connections: Arc::new(Semaphore::new(server.front.max_connections)),
+            catalog,
+            metrics,
+            connections: Arc::new(Semaphore::new(max_connections)),
             next_request: AtomicU64::new(1),
         }
     }
 
-    pub fn front(&self) -> &FrontConfig {
-        &self.front
+    /// The front end's settings as last (re)loaded.
+    pub fn front(&self) -> FrontConfig {
+        self.catalog.current().front.clone()
+    }
+
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     pub fn connections(&self) -> &Arc<Semaphore> {
@@ -97,8 +100,10 @@ impl App {
             Ok(target) => target,
             Err(refusal) => return Ok(refusal.respond(peer, None)),
         };
-        let Some(site) = self.router.route(target.host.as_deref()) else {
-            return match self.unknown_host {
+        // This request keeps the sites it started with, whatever a reload does meanwhile.
+        let table = self.catalog.current();
+        let Some(site) = table.router.route(target.host.as_deref()) else {
+            return match table.unknown_host {
                 UnknownHost::Close => Err(NoSite(target.host.unwrap_or_default())),
                 UnknownHost::Status(status) => Ok(pages::error(status)),
             };
@@ -143,6 +148,7 @@ impl App {
             timeout: site.config.limits.body_timeout,
         };
         let to_app = ToApp {
+            front: &table.front,
             pool,
             app,
             target,
@@ -188,7 +194,7 @@ impl App {
         // with no `CONTENT_LENGTH` (unless the site asks for `chunked_content_length`):
         // wsgi.input ends where the body does (`wsgi.input_terminated`), as Werkzeug expects.
         parts.headers.remove(header::TRANSFER_ENCODING);
-        let client = forwarded::client_addr(to.peer, &parts.headers, &self.front.trusted_proxies);
+        let client = forwarded::client_addr(to.peer, &parts.headers, &to.front.trusted_proxies);
         let server_name = to.target.host.unwrap_or_else(|| to.local.ip().to_string());
         let origin = environ::Origin {
             peer: client,
@@ -218,6 +224,7 @@ fn expects_continue(parts: &http::request::Parts) -> bool {
 
 /// What step 4 needs from the steps before it.
 struct ToApp<'a> {
+    front: &'a FrontConfig,
     pool: &'a Arc<SitePool>,
     app: &'a AppConfig,
     target: Target,
