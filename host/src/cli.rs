@@ -11,6 +11,7 @@ use futures_util::FutureExt;
 use crate::catalog::{Catalog, Table};
 use crate::config::{self, ServerConfig};
 use crate::metrics::Metrics;
+use crate::reload::{self, Reloader};
 use crate::request::App;
 use crate::runtime::create_engine;
 use crate::server;
@@ -113,11 +114,23 @@ async fn serve(args: ServeArgs) -> Result<()> {
         anyhow::bail!("no site could be served from `{}`", server.sites.display());
     }
     let catalog = Arc::new(Catalog::new(Table::new(loaded.sites.clone(), &server)));
-    let app = Arc::new(App::new(catalog, Arc::new(Metrics::new())));
+    let metrics = Arc::new(Metrics::new());
+    reload::record_loaded(&catalog, &metrics, &loaded);
+    let app = Arc::new(App::new(catalog.clone(), metrics.clone()));
     for site in &loaded.sites {
         let names = &site.config.server_names;
         tracing::info!(site = %site.config.name, ?names, default = site.config.default, "serving");
     }
+    let reloader = Reloader {
+        load: reload_loader(&args),
+        builder: sites::Builder::new(&server.state, &engine)?,
+        server: server.clone(),
+        catalog,
+        metrics,
+        after_reload: Vec::new(),
+    };
+    let reload = reloader.start()?;
+    tokio::spawn(reload_on_hangup(reload.clone()));
     let mut listeners = Vec::new();
     for address in &server.listen {
         let listener = tokio::net::TcpListener::bind(address)
@@ -140,6 +153,39 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How the reloader reads the server config again: the same file and command-line
+/// overrides as at start-up.
+fn reload_loader(args: &ServeArgs) -> reload::LoadServer {
+    let config = ConfigArgs {
+        config: args.config.config.clone(),
+        sites: args.config.sites.clone(),
+        state: args.config.state.clone(),
+    };
+    let listen = args.listen.clone();
+    Box::new(move || {
+        let mut server = config.load_for_build()?;
+        if !listen.is_empty() {
+            server.listen = listen.clone();
+        }
+        Ok(server)
+    })
+}
+
+/// Rereads the configuration on every SIGHUP (the reloader logs the outcome).
+async fn reload_on_hangup(reload: reload::Handle) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(hangups) => hangups,
+        Err(error) => {
+            tracing::error!("cannot handle SIGHUP; reloads need the admin listener: {error}");
+            return;
+        }
+    };
+    while hangups.recv().await.is_some() {
+        let _ = reload.reload("SIGHUP").await;
+    }
 }
 
 fn check(args: &ConfigArgs) -> Result<()> {
@@ -170,7 +216,7 @@ async fn build(args: ConfigArgs) -> Result<()> {
     for site in &loaded.sites {
         println!("ok      {}", site.config.name);
     }
-    for failure in &loaded.failures {
+    for (_, failure) in &loaded.failures {
         println!("FAILED  {failure}");
     }
     if loaded.failures.is_empty() {

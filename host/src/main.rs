@@ -16,6 +16,7 @@ mod config;
 mod front;
 mod metrics;
 mod pages;
+mod reload;
 mod request;
 mod router;
 mod runtime;

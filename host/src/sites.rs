@@ -1,9 +1,13 @@
-//! Bringing sites up: every site folder is read, its static root opened, and its app built
-//! when the cache is stale, compiled, and given an instance pool. A site that fails at any
-//! step is reported with the reason (for a build, the Python traceback) and skipped; the
-//! others are served.
+//! Bringing sites up: a site folder's static root opened, and its app built when the cache
+//! is stale, compiled, and given an instance pool. At start-up every site is brought up
+//! ([`load_all`]); a reload (`reload.rs`) brings up only the sites whose configuration or
+//! code changed ([`Builder::bring_up`]), and keeps the others as they are ([`fingerprint`]).
+//!
+//! A site that fails at any step is reported with the reason (for a build, the Python
+//! traceback) and skipped; the others are served. Each step is logged with the time since
+//! the site's bring-up began, and drawn as a spinner line per site on a terminal.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,150 +27,200 @@ pub struct LiveSite {
     /// `[static.from_packages]`: folders of the vendored packages, tried after the root.
     pub package_static: Aliases,
     pub pool: Option<Arc<SitePool>>,
+    /// What this site was made from: a reload keeps the site when it has not changed.
+    pub fingerprint: Fingerprint,
 }
 
-/// The outcome of bringing sites up.
+/// A site's configuration and the content hash of its app's build inputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// The resolved configuration, printed (every field of it takes part).
+    config: String,
+    /// The build's content hash; `None` for a site without an app.
+    pub build: Option<String>,
+}
+
+/// What `site` would be made from now: its configuration and its app's build hash.
+pub fn fingerprint(site: &Site, sources: &Sources) -> Result<Fingerprint> {
+    let build = match &site.app {
+        Some(app) => Some(build::hash_inputs(site, app, sources)?),
+        None => None,
+    };
+    Ok(Fingerprint {
+        config: format!("{site:?}"),
+        build,
+    })
+}
+
+/// The outcome of bringing every site up.
 pub struct Loaded {
     pub sites: Vec<Arc<LiveSite>>,
-    /// One message (for a build, with its traceback) per site that is not served.
-    pub failures: Vec<String>,
+    /// One `(site, message)` per site that is not served (for a build, with its traceback).
+    pub failures: Vec<(String, String)>,
+    /// How long each site took to come up (or to fail), by site.
+    pub timings: Vec<(String, Duration, bool)>,
+}
+
+/// Brings sites up one after another, sharing the guest toolchain between them.
+pub struct Builder {
+    state: PathBuf,
+    engine: Engine,
+    sources: Sources,
+    toolchain: Option<Toolchain>,
+}
+
+impl Builder {
+    /// Writes the embedded bridge and WIT into the state folder (cheap when unchanged).
+    pub fn new(state: &Path, engine: &Engine) -> Result<Builder> {
+        Ok(Builder {
+            state: state.to_path_buf(),
+            engine: engine.clone(),
+            sources: build::sources::materialize(state)?,
+            toolchain: None,
+        })
+    }
+
+    pub fn sources(&self) -> &Sources {
+        &self.sources
+    }
+
+    /// Brings one site up; `bar` draws its steps on a terminal, when there is one.
+    pub fn bring_up(&mut self, site: Site, bar: Option<&ProgressBar>) -> Result<LiveSite> {
+        let steps = Steps {
+            site: &site.name,
+            bar,
+            started: Instant::now(),
+        };
+        let fingerprint = fingerprint(&site, &self.sources)?;
+        let static_root = match site
+            .static_root
+            .as_ref()
+            .and_then(|c| Some((c.root.as_ref()?, c)))
+        {
+            Some((root, config)) => Some(StaticRoot::open(root, config.options.clone())?),
+            None => None,
+        };
+        let mut package_static = Aliases::default();
+        let pool = match (&site.app, &fingerprint.build) {
+            (Some(app), Some(hash)) => {
+                let (pool, artifact) = self.app_pool(&site, app, hash, &steps)?;
+                if let Some(config) = &site.static_root {
+                    let folders = build::package_folders(&site, &artifact)?;
+                    package_static = Aliases::open(&folders, &config.options)?;
+                }
+                let pool = Arc::new(pool);
+                pool.start_reaper();
+                Some(pool)
+            }
+            _ => None,
+        };
+        Ok(LiveSite {
+            config: site,
+            static_root,
+            package_static,
+            pool,
+            fingerprint,
+        })
+    }
+
+    fn tools(&mut self, steps: &Steps) -> Result<Toolchain> {
+        if let Some(tools) = &self.toolchain {
+            return Ok(tools.clone());
+        }
+        steps.show("preparing the guest toolchain");
+        let tools = toolchain::provision(&self.state, &self.sources.wit)?;
+        Ok(self.toolchain.insert(tools).clone())
+    }
+
+    fn app_pool(
+        &mut self,
+        site: &Site,
+        app: &AppConfig,
+        hash: &str,
+        steps: &Steps,
+    ) -> Result<(SitePool, build::site::Artifact)> {
+        // Another server sharing the state folder may be building the same site right now.
+        let _lock = build::lock_site(&self.state, site)?;
+        let artifact = match build::cached(&self.state, site, hash) {
+            Some(artifact) => artifact,
+            None => {
+                let tools = self.tools(steps)?;
+                steps.show("building the component (componentize-py)");
+                build::build(&self.state, site, app, hash, &self.sources, &tools)?
+            }
+        };
+        let stdlib = match toolchain::exported_stdlib(&self.state) {
+            Some(dir) => dir,
+            None => self.tools(steps)?.stdlib,
+        };
+        steps.show("compiling / loading the component");
+        let component = load_component(&self.engine, &artifact.dir, &artifact.component)?;
+        let env = app
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let sandbox = Sandbox {
+            stdlib,
+            python_dirs: artifact.python_dirs.clone(),
+            env,
+            data: app.data.clone(),
+            tmp: Sandbox::scratch(&site.name)?,
+        };
+        let pool = SitePool::new(
+            Arc::from(site.name.as_str()),
+            &self.engine,
+            &component,
+            sandbox,
+            site.limits.clone(),
+            app.data_lock,
+        )?;
+        Ok((pool, artifact))
+    }
 }
 
 /// Reads, builds and loads every site of the server's sites folder.
 pub fn load_all(server: &ServerConfig, engine: &Engine) -> Result<Loaded> {
     let (configs, errors) = config::load_sites(&server.sites, &server.defaults)?;
-    let mut failures: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    let mut failures: Vec<(String, String)> = Vec::new();
     for error in &errors {
         tracing::error!("site skipped: {error}");
+        failures.push((error.site(), error.to_string()));
     }
-    let sources = build::sources::materialize(&server.state)?;
+    let mut builder = Builder::new(&server.state, engine)?;
     let progress = MultiProgress::new();
-    let mut toolchain: Option<Toolchain> = None;
     let mut sites = Vec::new();
+    let mut timings = Vec::new();
     for site in configs {
         let bar = progress.add(spinner(&site.name));
         let started = Instant::now();
-        match bring_up(
-            site.clone(),
-            &server.state,
-            &sources,
-            engine,
-            &mut toolchain,
-            &bar,
-        ) {
+        let name = site.name.clone();
+        let outcome = builder.bring_up(site, Some(&bar));
+        let elapsed = started.elapsed();
+        timings.push((name.clone(), elapsed, outcome.is_ok()));
+        match outcome {
             Ok(live) => {
-                let message = format!("ready in {:.1}s", started.elapsed().as_secs_f64());
-                tracing::info!(site = %site.name, "{message}");
+                let message = format!("ready in {:.1}s", elapsed.as_secs_f64());
+                tracing::info!(site = %name, "{message}");
                 bar.finish_with_message(message);
                 sites.push(Arc::new(live));
             }
             Err(error) => {
-                bar.finish_with_message("failed");
-                tracing::error!(site = %site.name, "site skipped: {error:#}");
-                failures.push(format!("{error:#}"));
+                bar.finish_with_message(format!("failed after {:.1}s", elapsed.as_secs_f64()));
+                tracing::error!(site = %name, "site skipped: {error:#}");
+                failures.push((name, format!("{error:#}")));
             }
         }
     }
-    Ok(Loaded { sites, failures })
-}
-
-fn bring_up(
-    site: Site,
-    state: &Path,
-    sources: &Sources,
-    engine: &Engine,
-    toolchain: &mut Option<Toolchain>,
-    bar: &ProgressBar,
-) -> Result<LiveSite> {
-    let static_root = match site
-        .static_root
-        .as_ref()
-        .and_then(|c| Some((c.root.as_ref()?, c)))
-    {
-        Some((root, config)) => Some(StaticRoot::open(root, config.options.clone())?),
-        None => None,
-    };
-    let mut package_static = Aliases::default();
-    let pool = match &site.app {
-        Some(app) => {
-            let (pool, artifact) = app_pool(&site, app, state, sources, engine, toolchain, bar)?;
-            if let Some(config) = &site.static_root {
-                let folders = build::package_folders(&site, &artifact)?;
-                package_static = Aliases::open(&folders, &config.options)?;
-            }
-            let pool = Arc::new(pool);
-            pool.start_reaper();
-            Some(pool)
-        }
-        None => None,
-    };
-    Ok(LiveSite {
-        config: site,
-        static_root,
-        package_static,
-        pool,
+    Ok(Loaded {
+        sites,
+        failures,
+        timings,
     })
 }
 
-fn app_pool(
-    site: &Site,
-    app: &AppConfig,
-    state: &Path,
-    sources: &Sources,
-    engine: &Engine,
-    toolchain: &mut Option<Toolchain>,
-    bar: &ProgressBar,
-) -> Result<(SitePool, build::site::Artifact)> {
-    let mut tools = |bar: &ProgressBar| -> Result<Toolchain> {
-        if let Some(tools) = toolchain {
-            return Ok(tools.clone());
-        }
-        step(bar, site, "preparing the guest toolchain");
-        Ok(toolchain
-            .insert(toolchain::provision(state, &sources.wit)?)
-            .clone())
-    };
-    let hash = build::hash_inputs(site, app, sources)?;
-    // Another server sharing the state folder may be building the same site right now.
-    let _lock = build::lock_site(state, site)?;
-    let artifact = match build::cached(state, site, &hash) {
-        Some(artifact) => artifact,
-        None => {
-            let tools = tools(bar)?;
-            step(bar, site, "building the component (componentize-py)");
-            build::build(state, site, app, &hash, sources, &tools)?
-        }
-    };
-    let stdlib = match toolchain::exported_stdlib(state) {
-        Some(dir) => dir,
-        None => tools(bar)?.stdlib,
-    };
-    step(bar, site, "compiling / loading the component");
-    let component = load_component(engine, &artifact.dir, &artifact.component)?;
-    let env = app
-        .env
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let sandbox = Sandbox {
-        stdlib,
-        python_dirs: artifact.python_dirs.clone(),
-        env,
-        data: app.data.clone(),
-        tmp: Sandbox::scratch(&site.name)?,
-    };
-    let pool = SitePool::new(
-        Arc::from(site.name.as_str()),
-        engine,
-        &component,
-        sandbox,
-        site.limits.clone(),
-        app.data_lock,
-    )?;
-    Ok((pool, artifact))
-}
-
-fn spinner(site: &str) -> ProgressBar {
+/// A spinner line for one site: its current step and the time since it began.
+pub fn spinner(site: &str) -> ProgressBar {
     let bar = ProgressBar::new_spinner();
     bar.set_style(
         ProgressStyle::with_template("{spinner} {prefix:.bold}: {msg} [{elapsed}]")
@@ -177,8 +231,20 @@ fn spinner(site: &str) -> ProgressBar {
     bar
 }
 
-/// Shows a build step on the terminal and in the log.
-fn step(bar: &ProgressBar, site: &Site, message: &'static str) {
-    tracing::info!(site = %site.name, "{message}");
-    bar.set_message(message);
+/// The steps of one site's bring-up, shown on its spinner and in the log with the time
+/// since the bring-up began (the log is what an operator sees without a terminal).
+struct Steps<'a> {
+    site: &'a str,
+    bar: Option<&'a ProgressBar>,
+    started: Instant,
+}
+
+impl Steps<'_> {
+    fn show(&self, message: &'static str) {
+        let elapsed = self.started.elapsed().as_secs_f64();
+        tracing::info!(site = %self.site, "{message} ({elapsed:.1}s)");
+        if let Some(bar) = self.bar {
+            bar.set_message(message);
+        }
+    }
 }

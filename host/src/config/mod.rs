@@ -7,12 +7,14 @@
 //! examples in `docs/configuration.md`.
 
 mod limits;
+mod log;
 mod parse;
 mod server;
 mod site;
 mod static_root;
 
 pub use limits::{Isolation, Limits};
+pub use log::{AccessTarget, LogConfig, LogFormat, LogPath};
 pub use server::{load_server, FrontConfig, ServerConfig, UnknownHost};
 pub use site::{load_sites, AppConfig, Site, SITE_FILE};
 pub use static_root::StaticDefaults;
@@ -39,6 +41,15 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
+    /// The site the mistake is in: the folder holding the file (for a site.toml).
+    pub fn site(&self) -> String {
+        self.file
+            .parent()
+            .and_then(|dir| dir.file_name())
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "-".to_owned())
+    }
+
     pub fn new(
         file: impl Into<PathBuf>,
         key: impl Into<String>,

@@ -29,11 +29,17 @@
 //! the exclusive lock. The next connection then finds the dead transaction's rollback
 //! journal and rolls it back, as sqlite does after a crash.
 //!
+//! Reloads: a rebuilt site gets a new pool while requests of the old one may still run. The
+//! lock belongs to the data folders, not to a pool: every gate over the same folders in this
+//! process shares one lock ([`shared_lock`]), and only the first gate over them clears stale
+//! locks (a later one would remove the lock folder of an old-version request mid-write).
+//!
 //! [`SitePool::admit`]: super::SitePool::admit
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
@@ -134,20 +140,23 @@ impl DataGate {
     /// queue limits. Call it before the site has any instance: it clears the stale sqlite
     /// locks a previous run (a crash, a kill) left behind.
     pub fn new(site: &str, mode: DataLock, limits: &Limits, folders: Vec<PathBuf>) -> DataGate {
+        let (lock, first) = shared_lock(&folders);
         let gate = DataGate {
             mode,
-            lock: Arc::new(RwLock::new(())),
+            lock,
             waiting: AtomicUsize::new(0),
             queue: limits.queue,
             timeout: limits.queue_timeout,
             folders: folders.into(),
         };
-        log_removed(
-            site,
-            None,
-            &clear_stale_locks(&gate.folders),
-            "a previous run",
-        );
+        if first {
+            log_removed(
+                site,
+                None,
+                &clear_stale_locks(&gate.folders),
+                "a previous run",
+            );
+        }
         gate
     }
 
@@ -217,6 +226,25 @@ impl DataGate {
         }
         drop(held);
     }
+}
+
+/// The lock of a set of data folders, shared by every gate over them while one lives; `true`
+/// when no gate over them existed (so no guest of this process can be using them).
+/// A gate without folders (a site without data) shares nothing.
+pub fn shared_lock(folders: &[PathBuf]) -> (Arc<RwLock<()>>, bool) {
+    if folders.is_empty() {
+        return (Arc::new(RwLock::new(())), true);
+    }
+    static LOCKS: Mutex<Option<HashMap<Vec<PathBuf>, Weak<RwLock<()>>>>> = Mutex::new(None);
+    let mut locks = LOCKS.lock().expect("data lock registry");
+    let locks = locks.get_or_insert_with(HashMap::new);
+    locks.retain(|_, lock| lock.strong_count() > 0);
+    if let Some(lock) = locks.get(folders).and_then(Weak::upgrade) {
+        return (lock, false);
+    }
+    let lock = Arc::new(RwLock::new(()));
+    locks.insert(folders.to_vec(), Arc::downgrade(&lock));
+    (lock, true)
 }
 
 fn log_removed(site: &str, request: Option<u64>, removed: &[PathBuf], by: &str) {
