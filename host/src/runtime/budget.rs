@@ -36,6 +36,16 @@ impl MemoryBudget {
         })
     }
 
+    /// The bytes held now (for the admin side).
+    pub fn in_use(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// The most bytes the site may hold.
+    pub fn cap(&self) -> u64 {
+        self.cap
+    }
+
     fn take(&self, bytes: u64) -> bool {
         self.used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {

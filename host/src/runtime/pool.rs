@@ -38,6 +38,24 @@ pub struct Instance {
     /// Requests this instance has served.
     served: u64,
     idle_since: Instant,
+    /// Counts the instance among the pool's live ones until it is dropped.
+    _live: Live,
+}
+
+/// One live instance of a pool, counted in [`SitePool::live_instances`] while it exists.
+struct Live(Arc<AtomicUsize>);
+
+impl Live {
+    fn new(count: &Arc<AtomicUsize>) -> Live {
+        count.fetch_add(1, Ordering::Relaxed);
+        Live(count.clone())
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Why a request got no instance.
@@ -67,6 +85,8 @@ pub struct SitePool {
     slots: Arc<Semaphore>,
     waiting: AtomicUsize,
     data_lock: DataGate,
+    /// Instances that exist now, idle or serving.
+    live: Arc<AtomicUsize>,
 }
 
 /// An instance lent to one request, with its slot under the site's cap.
@@ -107,6 +127,7 @@ impl SitePool {
             limits,
             idle: Mutex::new(Vec::new()),
             waiting: AtomicUsize::new(0),
+            live: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -120,6 +141,11 @@ impl SitePool {
 
     pub fn budget(&self) -> &Arc<MemoryBudget> {
         &self.budget
+    }
+
+    /// The site's instances that exist now, idle or serving (for the admin side).
+    pub fn live_instances(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
     }
 
     /// Starts the task that drops instances idle for longer than `idle_timeout`; it ends
@@ -261,6 +287,7 @@ impl SitePool {
                 wsgi,
                 served: 0,
                 idle_since: Instant::now(),
+                _live: Live::new(&self.live),
             }),
             Err(_) if store.data().limiter.refused => Err(Busy::Budget),
             Err(error) => Err(Busy::Failed(anyhow::Error::from(error).context(format!(
