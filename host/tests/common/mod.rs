@@ -110,6 +110,11 @@ impl Server {
         }
     }
 
+    /// The server process's id (to send it signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Everything the server logged so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()

@@ -1,0 +1,332 @@
+//! Reloads without a restart: code changes rebuilt and swapped in under load, SIGHUP
+//! rereading every configuration file (rejected whole when any is wrong), sites added and
+//! removed, and a failed build keeping the previous version.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{Layout, Server};
+
+/// A site whose app answers `version <n>` (and `site.toml` claims `names`).
+fn versioned_site(layout: &Layout, name: &str, version: u32, extra_app: &str) {
+    layout.write(
+        &format!("sites/{name}/site.toml"),
+        format!("server_names = [\"{name}.test\"]\n\n[app]\nmodule = \"app\"\n{extra_app}"),
+    );
+    write_version(&layout.sites().join(name), version);
+}
+
+fn write_version(site: &Path, version: u32) {
+    let app = format!(
+        "VERSION = {version}\n\n\
+         def application(environ, start_response):\n    \
+             body = f\"version {{VERSION}}\\n\".encode()\n    \
+             start_response(\"200 OK\", [(\"Content-Type\", \"text/plain\"),\n        \
+                 (\"Content-Length\", str(len(body)))])\n    \
+             return [body]\n"
+    );
+    // Write then rename, as editors and deploy tools do: the watcher never sees half a file.
+    let temp = site.join(".app.py.tmp");
+    std::fs::write(&temp, app).unwrap();
+    std::fs::rename(&temp, site.join("app.py")).unwrap();
+}
+
+fn hangup(server: &Server) {
+    let sent = unsafe { libc::kill(server.pid() as libc::pid_t, libc::SIGHUP) };
+    assert_eq!(sent, 0, "SIGHUP sent");
+}
+
+/// Waits until `check` holds, polling; panics with `what` and the log after two minutes
+/// (a rebuild runs componentize-py).
+fn eventually(server: &Server, what: &str, check: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while !check() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; log:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// How many times `needle` is in the log.
+fn count(server: &Server, needle: &str) -> usize {
+    server.log().matches(needle).count()
+}
+
+/// One GET on a kept-alive connection; any error is returned, not panicked on.
+fn get_on(stream: &mut BufReader<TcpStream>, host: &str) -> Result<(u16, String), String> {
+    let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    stream
+        .get_mut()
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("write: {e}"))?;
+    let mut line = String::new();
+    stream
+        .read_line(&mut line)
+        .map_err(|e| format!("status line: {e}"))?;
+    let status: u16 = line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("bad status line {line:?}"))?;
+    let mut length = 0;
+    loop {
+        let mut header = String::new();
+        stream
+            .read_line(&mut header)
+            .map_err(|e| format!("header: {e}"))?;
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().map_err(|_| "bad length".to_owned())?;
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    stream
+        .read_exact(&mut body)
+        .map_err(|e| format!("body: {e}"))?;
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+fn connect(addr: SocketAddr) -> Result<BufReader<TcpStream>, String> {
+    let stream = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    Ok(BufReader::new(stream))
+}
+
+/// What one load thread saw.
+struct Seen {
+    versions: Vec<u32>,
+    failures: Vec<String>,
+}
+
+/// A client sending requests back to back until `stop`, on one kept-alive connection or a
+/// new connection per request.
+fn load(addr: SocketAddr, host: &'static str, keep_alive: bool, stop: Arc<AtomicBool>) -> Seen {
+    let mut seen = Seen {
+        versions: Vec::new(),
+        failures: Vec::new(),
+    };
+    let mut stream = None;
+    while !stop.load(Ordering::Relaxed) {
+        let outcome = match stream.take() {
+            Some(open) => Ok(open),
+            None => connect(addr),
+        }
+        .and_then(|mut open| get_on(&mut open, host).map(|answer| (open, answer)));
+        match outcome {
+            Ok((open, (200, body))) => {
+                match body.trim().strip_prefix("version ").map(str::parse) {
+                    Some(Ok(version)) => seen.versions.push(version),
+                    _ => seen.failures.push(format!("unexpected body {body:?}")),
+                }
+                if keep_alive {
+                    stream = Some(open);
+                }
+            }
+            Ok((_, (status, body))) => seen.failures.push(format!("status {status}: {body}")),
+            Err(error) => seen.failures.push(error),
+        }
+    }
+    seen
+}
+
+fn version_of(server: &Server, host: &str) -> Option<u32> {
+    let response = server.get(host, "/");
+    response
+        .text()
+        .trim()
+        .strip_prefix("version ")
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn reload_code_changes_and_hangups_under_load_lose_no_request() {
+    let layout = Layout::new();
+    versioned_site(&layout, "live", 0, "");
+    let site = layout.sites().join("live");
+    let server = layout.serve();
+    assert_eq!(version_of(&server, "live.test"), Some(0));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = [true, true, false]
+        .into_iter()
+        .map(|keep_alive| {
+            let stop = stop.clone();
+            let addr = server.addr;
+            std::thread::spawn(move || load(addr, "live.test", keep_alive, stop))
+        })
+        .collect();
+
+    for version in 1..=5 {
+        write_version(&site, version);
+        eventually(&server, &format!("version {version}"), || {
+            version_of(&server, "live.test") == Some(version)
+        });
+        if version == 2 || version == 4 {
+            let reloaded = count(&server, "configuration reloaded");
+            hangup(&server);
+            eventually(&server, "the SIGHUP reload", || {
+                count(&server, "configuration reloaded") > reloaded
+            });
+            // The site did not change: it keeps its version (and its instances).
+            assert_eq!(version_of(&server, "live.test"), Some(version));
+        }
+    }
+    // Let the load run a little on the last version too.
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let mut total = 0;
+    for client in clients {
+        let seen = client.join().expect("a load thread");
+        assert!(
+            seen.failures.is_empty(),
+            "failed requests: {:?}\nlog:\n{}",
+            &seen.failures[..seen.failures.len().min(5)],
+            server.log()
+        );
+        assert!(
+            seen.versions.windows(2).all(|pair| pair[0] <= pair[1]),
+            "a client went back to an older version: {:?}",
+            seen.versions
+        );
+        assert_eq!(seen.versions.last(), Some(&5));
+        total += seen.versions.len();
+    }
+    assert!(total > 50, "the load generator sent only {total} requests");
+    let log = server.log();
+    assert_eq!(
+        log.matches("swapped in the new version").count(),
+        5,
+        "one swap per code change:\n{log}"
+    );
+}
+
+#[test]
+fn reload_failed_build_keeps_the_previous_version() {
+    let layout = Layout::new();
+    versioned_site(&layout, "keep", 1, "");
+    let site = layout.sites().join("keep");
+    let server = layout.serve();
+    assert_eq!(version_of(&server, "keep.test"), Some(1));
+
+    std::fs::write(site.join("app.py"), "def application(:\n").unwrap();
+    let log = server.wait_for_log("build failed");
+    assert!(log.contains("SyntaxError"), "the traceback is logged:\n{log}");
+    assert_eq!(version_of(&server, "keep.test"), Some(1));
+
+    write_version(&site, 2);
+    eventually(&server, "the fixed version", || {
+        version_of(&server, "keep.test") == Some(2)
+    });
+}
+
+#[test]
+fn reload_broken_site_toml_is_rejected_whole() {
+    let layout = Layout::new();
+    layout.static_site("one", &["one.test"], false, "");
+    layout.static_site("two", &["two.test"], false, "");
+    let sites = layout.sites();
+    let server = layout.serve();
+    assert_eq!(server.get("one.test", "/").status, 200);
+
+    // A valid change in one site and a broken file in the other: neither takes effect.
+    std::fs::write(
+        sites.join("one/site.toml"),
+        "server_names = [\"one.test\", \"uno.test\"]\n[static]\nroot = \"public\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        sites.join("two/site.toml"),
+        "server_names = [\"two.test\"]\ncolour = \"blue\"\n[static]\nroot = \"public\"\n",
+    )
+    .unwrap();
+    hangup(&server);
+    let log = server.wait_for_log("configuration rejected");
+    assert!(log.contains("configuration rejected"), "{log}");
+    let rejected = &log[log.find("configuration rejected").unwrap()..];
+    assert!(
+        rejected.contains("two/site.toml") && rejected.contains("colour"),
+        "the error names the file and the key:\n{log}"
+    );
+    assert_eq!(server.get("one.test", "/").text(), "site one\n");
+    assert_eq!(server.get("two.test", "/").text(), "site two\n");
+    let uno = server.exchange(b"GET / HTTP/1.1\r\nHost: uno.test\r\nConnection: close\r\n\r\n");
+    assert!(uno.is_empty(), "uno.test is not served yet");
+
+    // Fixed: the next SIGHUP applies both.
+    std::fs::write(
+        sites.join("two/site.toml"),
+        "server_names = [\"two.test\"]\n[static]\nroot = \"public\"\n",
+    )
+    .unwrap();
+    hangup(&server);
+    server.wait_for_log("configuration reloaded");
+    assert_eq!(server.get("uno.test", "/").text(), "site one\n");
+    assert_eq!(server.get("two.test", "/").text(), "site two\n");
+}
+
+#[test]
+fn reload_adds_and_removes_site_folders() {
+    let layout = Layout::new();
+    layout.static_site("main", &["main.test"], true, "");
+    layout.static_site("old", &["old.test"], false, "");
+    let sites = layout.sites();
+    let server = layout.serve();
+    assert_eq!(server.get("old.test", "/").text(), "site old\n");
+    assert!(server.get("new.test", "/").text().contains("site main"));
+
+    std::fs::remove_dir_all(sites.join("old")).unwrap();
+    std::fs::create_dir_all(sites.join("new/public")).unwrap();
+    std::fs::write(
+        sites.join("new/site.toml"),
+        "server_names = [\"new.test\"]\n[static]\nroot = \"public\"\n",
+    )
+    .unwrap();
+    std::fs::write(sites.join("new/public/index.html"), "site new\n").unwrap();
+    hangup(&server);
+    let log = server.wait_for_log("configuration reloaded");
+    assert!(
+        log.contains("added: new") && log.contains("removed: old"),
+        "{log}"
+    );
+    assert_eq!(server.get("new.test", "/").text(), "site new\n");
+    // The removed site's name falls through to the default site.
+    assert_eq!(server.get("old.test", "/").text(), "site main\n");
+}
+
+#[test]
+fn reload_watch_false_waits_for_a_hangup() {
+    let layout = Layout::new();
+    versioned_site(&layout, "manual", 1, "watch = false\n");
+    versioned_site(&layout, "auto", 1, "");
+    let sites = layout.sites();
+    let server = layout.serve();
+    assert_eq!(version_of(&server, "manual.test"), Some(1));
+
+    write_version(&sites.join("manual"), 2);
+    write_version(&sites.join("auto"), 2);
+    // The watched site is rebuilt; by then the other one would have been too.
+    eventually(&server, "the watched site's new version", || {
+        version_of(&server, "auto.test") == Some(2)
+    });
+    assert_eq!(version_of(&server, "manual.test"), Some(1));
+
+    hangup(&server);
+    server.wait_for_log("configuration reloaded");
+    assert_eq!(version_of(&server, "manual.test"), Some(2));
+}
