@@ -25,6 +25,7 @@ use std::net::SocketAddr;
 use http::{header, HeaderValue, Response, StatusCode};
 
 use crate::body::Body;
+use crate::metrics::Breach;
 use crate::pages;
 
 /// A request the front end will not pass on: the status the client sees and the reason the
@@ -33,6 +34,18 @@ use crate::pages;
 pub struct Refusal {
     pub status: StatusCode,
     pub reason: String,
+}
+
+/// The site limit behind a refusal (a response extension, for the metrics): the front end
+/// answers 413 only for `max_body`, 408 only for `body_timeout` and 503 only for a site's
+/// full memory budget.
+fn breach_of(status: StatusCode) -> Option<Breach> {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => Some(Breach::BodySize),
+        StatusCode::REQUEST_TIMEOUT => Some(Breach::Timeout),
+        StatusCode::SERVICE_UNAVAILABLE => Some(Breach::Memory),
+        _ => None,
+    }
 }
 
 impl Refusal {
@@ -61,6 +74,9 @@ impl Refusal {
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        if let Some(breach) = breach_of(self.status) {
+            response.extensions_mut().insert(breach);
+        }
         response
     }
 }

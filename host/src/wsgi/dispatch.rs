@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use super::io::{Failure, Head, RequestBody, RequestIo, ResponseSink, Whole};
 use crate::body::{self, Body};
 use crate::config::Isolation;
+use crate::metrics::Breach;
 use crate::pages;
 use crate::runtime::budget::Reservation;
 use crate::runtime::data_lock;
@@ -82,8 +83,12 @@ pub async fn dispatch(pool: Arc<SitePool>, request: AppRequest) -> Response<Body
         Ok(Err(Failure {
             status,
             retry_after,
+            breach,
         })) => {
             let mut response = pages::error(status);
+            if let Some(breach) = breach {
+                response.extensions_mut().insert(breach);
+            }
             if let Some(seconds) = retry_after {
                 response
                     .headers_mut()
@@ -120,10 +125,18 @@ async fn run(pool: Arc<SitePool>, mut request: AppRequest, sink: ResponseSink) {
                     Some(pool.limits().queue_timeout.as_secs().max(1)),
                 ),
             };
+            let breach = match &busy {
+                Busy::Failed(_) => None,
+                Busy::Budget => Some(Breach::Memory),
+                Busy::QueueFull(_) | Busy::QueueTimeout(_) | Busy::DataLock(_) => {
+                    Some(Breach::Overload)
+                }
+            };
             tracing::warn!(site = %site, request = id, "no instance for the request: {busy:#}");
             let _ = sink.head.send(Err(Failure {
                 status,
                 retry_after,
+                breach,
             }));
             return;
         }
@@ -134,6 +147,7 @@ async fn run(pool: Arc<SitePool>, mut request: AppRequest, sink: ResponseSink) {
     pool.begin(&mut lease.instance);
     let io = RequestIo::new(site.clone(), id, request.body, request.head_only, sink);
     let ending = call(&pool, &mut lease, io, &request.environ).await;
+    let memory_refused = lease.instance.store.data().limiter.refused;
     let io = lease.instance.store.data_mut().request.take();
     drop(request.body_reservation);
     let Some(mut io) = io else { return };
@@ -163,6 +177,7 @@ async fn run(pool: Arc<SitePool>, mut request: AppRequest, sink: ResponseSink) {
             let _ = head.send(Err(Failure {
                 status,
                 retry_after: None,
+                breach: breach_of(status, memory_refused),
             }));
         }
         None => io.abort(&reason),
@@ -173,6 +188,19 @@ async fn run(pool: Arc<SitePool>, mut request: AppRequest, sink: ResponseSink) {
         // The discarded instance may have died holding sqlite's lock folders.
         drop(lease);
         pool.recover_data(data_guard, id).await;
+    }
+}
+
+/// The site limit behind a failed request's status, for the metrics: 504 is a timeout
+/// (`request_timeout`, `cpu_time`); a streamed body that broke `body_timeout` (408) or
+/// `max_body` (413) is a timeout or a body size; any other failure after the instance was
+/// refused memory is a memory breach.
+fn breach_of(status: StatusCode, memory_refused: bool) -> Option<Breach> {
+    match status {
+        StatusCode::GATEWAY_TIMEOUT | StatusCode::REQUEST_TIMEOUT => Some(Breach::Timeout),
+        StatusCode::PAYLOAD_TOO_LARGE => Some(Breach::BodySize),
+        _ if memory_refused => Some(Breach::Memory),
+        _ => None,
     }
 }
 

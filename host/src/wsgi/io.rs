@@ -56,6 +56,8 @@ pub struct Failure {
     pub status: StatusCode,
     /// Seconds for a `Retry-After` header (overload).
     pub retry_after: Option<u64>,
+    /// The site limit the request ran into, if that is why (a response extension).
+    pub breach: Option<crate::metrics::Breach>,
 }
 
 /// What the dispatcher hears before any body: the guest's head, or a failure.
