@@ -23,6 +23,7 @@ mod runtime;
 mod server;
 mod sites;
 mod static_files;
+mod watch;
 mod wsgi;
 
 use clap::Parser;

@@ -19,6 +19,7 @@
 //! chunked_content_length = false        # chunked bodies read whole get a CONTENT_LENGTH
 //! data = ["data"]                       # folders the app may write, at `/data` in the guest
 //! data_lock = "exclusive"               # with data: "exclusive", "methods" or "none"
+//! watch = true                          # rebuild when the code changes (`watch.rs`)
 //! [limits]                              # optional; see `limits.rs` for every key
 //! memory = "128MiB"
 //! ```
@@ -74,6 +75,7 @@ struct RawApp {
     #[serde(default)]
     data: Vec<String>,
     data_lock: Option<String>,
+    watch: Option<bool>,
 }
 
 /// A validated site.
@@ -119,6 +121,9 @@ pub struct AppConfig {
     pub data: Vec<(PathBuf, String)>,
     /// How requests are kept apart around `data` (no lock when it is empty).
     pub data_lock: DataLock,
+    /// Rebuild and swap in the site when its code changes (`watch.rs`); not part of the
+    /// build.
+    pub watch: bool,
 }
 
 /// Reads every `<sites_dir>/<name>/site.toml`, in name order. Sites that fail to load are
@@ -372,6 +377,7 @@ fn resolve_app(app: RawApp, dir: &Path, file: &Path) -> Result<AppConfig, Config
         chunked_content_length: app.chunked_content_length,
         data,
         data_lock,
+        watch: app.watch.unwrap_or(true),
     })
 }
 
