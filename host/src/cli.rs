@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use futures_util::FutureExt;
 
 use crate::catalog::{Catalog, Table};
 use crate::config::{self, ServerConfig};
@@ -15,6 +14,7 @@ use crate::reload::{self, Reloader};
 use crate::request::App;
 use crate::runtime::create_engine;
 use crate::server;
+use crate::shutdown::Shutdown;
 use crate::sites;
 
 #[derive(Debug, Parser)]
@@ -138,7 +138,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             .with_context(|| format!("cannot listen on `{address}`"))?;
         listeners.push(listener);
     }
-    let shutdown = shutdown_signal().shared();
+    let shutdown = Shutdown::install()?;
     let mut running = Vec::new();
     for listener in listeners {
         println!("Serving HTTP on http://{}/", listener.local_addr()?);
@@ -151,6 +151,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     for task in running {
         task.await?;
     }
+    // Listeners closed; the connections they accepted finish, up to shutdown_timeout.
+    shutdown.finish(app.front().shutdown_timeout).await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -224,15 +226,4 @@ async fn build(args: ConfigArgs) -> Result<()> {
     } else {
         anyhow::bail!("{} site(s) failed", loaded.failures.len())
     }
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
-    }
-    tracing::info!("shutting down: finishing requests in flight");
 }

@@ -21,6 +21,7 @@ mod request;
 mod router;
 mod runtime;
 mod server;
+mod shutdown;
 mod sites;
 mod static_files;
 mod watch;
@@ -47,7 +48,12 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cli::run(cli)) {
+    let outcome = runtime.block_on(cli::run(cli));
+    // Dropping the runtime would wait for every blocking task (a build, a password hash) to
+    // end. Past shutdown_timeout nothing is waited for: tasks still running (connections
+    // being cut, a guest mid-request) are dropped, blocking threads left behind.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");

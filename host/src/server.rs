@@ -2,7 +2,9 @@
 //! each request then goes down the path in `request.rs`.
 //!
 //! `serve(listener, app, shutdown)` owns the accept loop so tests and the CLI run the same
-//! code. Accept errors are logged and retried after a pause, never returned.
+//! code. Accept errors are logged and retried after a pause, never returned. On shutdown
+//! (`shutdown.rs`) the loop ends and drops the listener, closing the socket, and each
+//! connection, tracked from its accept, is told to finish what it is doing and close.
 //!
 //! Connection limits live here, the same for every site (`wsgi-wasm.toml`):
 //! - `max_connections`: a connection holds a permit until it closes; at the cap the loop
@@ -16,7 +18,6 @@
 //!   the HTTP/1 read buffer is capped at that size, bodies stream through it in pieces).
 //!   Bodies are bounded per site, on the request path (`front::request_body`).
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,14 +30,12 @@ use tokio::sync::Semaphore;
 use crate::front::checks::MAX_HEAD;
 use crate::front::sniff::Sniffed;
 use crate::request::App;
+use crate::shutdown::Shutdown;
 
-/// How long in-flight requests may run on after a shutdown signal.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-
-/// Serves connections from `listener` until `shutdown` resolves, then lets requests in
-/// flight finish (up to a grace period).
-pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+/// Serves connections from `listener` until the shutdown begins, then closes it and
+/// returns; the connections it accepted finish on their own tasks, counted by `shutdown`
+/// (whose [`Shutdown::finish`] waits for them).
+pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: Shutdown) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -49,19 +48,23 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
         .max_header_list_size(MAX_HEAD as u32);
     let connections: &Arc<Semaphore> = app.connections();
     let local = listener.local_addr().ok();
-    tokio::pin!(shutdown);
+    let stopping = shutdown.signalled();
+    tokio::pin!(stopping);
     loop {
         if connections.available_permits() == 0 {
             tracing::warn!("max_connections reached: new connections wait until one closes");
         }
         let permit = tokio::select! {
+            biased;
+            () = &mut stopping => break,
             permit = connections.clone().acquire_owned() => match permit {
                 Ok(permit) => permit,
                 Err(_) => break,
             },
-            () = &mut shutdown => break,
         };
         let (stream, peer) = tokio::select! {
+            biased;
+            () = &mut stopping => break,
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(error) => {
@@ -70,7 +73,6 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
                     continue;
                 }
             },
-            () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
         let local = stream.local_addr().ok().or(local).unwrap_or(peer);
@@ -83,7 +85,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();
-        let connection = graceful.watch(connection);
+        let connection = shutdown.track(connection);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%peer, "connection ended: {error}");
@@ -91,11 +93,9 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
             drop(permit);
         });
     }
+    // Closed now, not when the connections are done: new connections are refused.
     drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; stopping anyway");
+    if let Some(local) = local {
+        tracing::info!("stopped listening on {local}");
     }
 }

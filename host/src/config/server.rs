@@ -7,6 +7,7 @@
 //! unknown_host = "close"         # "close" (nginx `return 444`) or a status such as 421
 //! header_timeout = "10s"         # time to send a request head; also the keep-alive idle time
 //! max_connections = 10000        # open client connections; beyond it, accepting waits
+//! shutdown_timeout = "30s"       # on SIGTERM/SIGINT, how long requests in flight may finish
 //! trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]  # peers whose X-Forwarded-For is believed
 //! [defaults.static]              # under every site's own [static] values
 //! expires = "1h"
@@ -42,6 +43,7 @@ struct RawServer {
     unknown_host: Option<toml::Value>,
     header_timeout: Option<String>,
     max_connections: Option<u32>,
+    shutdown_timeout: Option<String>,
     trusted_proxies: Option<Vec<String>>,
     #[serde(default)]
     defaults: RawDefaults,
@@ -85,6 +87,9 @@ pub struct FrontConfig {
     /// Client connections open at once; at the cap, the server stops accepting (new
     /// connections wait in the listen backlog) until one closes.
     pub max_connections: usize,
+    /// On SIGTERM/SIGINT, how long open connections may finish their requests before they
+    /// are cut (`shutdown.rs`).
+    pub shutdown_timeout: Duration,
     /// Peers whose `X-Forwarded-For`/`X-Real-IP` set `REMOTE_ADDR`.
     pub trusted_proxies: Vec<Network>,
 }
@@ -94,6 +99,7 @@ impl Default for FrontConfig {
         FrontConfig {
             header_timeout: Duration::from_secs(10),
             max_connections: 10_000,
+            shutdown_timeout: Duration::from_secs(30),
             trusted_proxies: Vec::new(),
         }
     }
@@ -182,6 +188,16 @@ fn front(
         if front.header_timeout.is_zero() {
             return Err(err(
                 "header_timeout",
+                format!("`{text}` must be longer than zero"),
+            ));
+        }
+    }
+    if let Some(text) = &raw.shutdown_timeout {
+        front.shutdown_timeout =
+            duration(text).map_err(|reason| err("shutdown_timeout", reason))?;
+        if front.shutdown_timeout.is_zero() {
+            return Err(err(
+                "shutdown_timeout",
                 format!("`{text}` must be longer than zero"),
             ));
         }

@@ -186,6 +186,31 @@ impl Server {
         stream.write_all(body).unwrap();
         Response::read(&mut BufReader::new(stream), head.starts_with("HEAD "))
     }
+
+    /// Sends the signal `sig` (`libc::SIGTERM`, ...) to the server process.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill only sends a signal, to our own child, which is not reaped before drop
+        // or `wait_exit`.
+        let sent = unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
+        assert_eq!(sent, 0, "kill: {}", std::io::Error::last_os_error());
+    }
+
+    /// Waits up to `timeout` for the server process to exit; panics, with the log, if it
+    /// does not.
+    pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the server's exit status") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not exit within {timeout:?}; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 impl Drop for Server {
