@@ -58,8 +58,20 @@ struct ServeArgs {
     /// 127.0.0.1:8080).
     #[arg(long)]
     listen: Vec<SocketAddr>,
+    /// The admin listener's address (health, metrics, status page, reloads), or `off`
+    /// (default: `admin` in the config file, else 127.0.0.1:9180).
+    #[arg(long, value_name = "ADDR|off", value_parser = admin_arg)]
+    admin: Option<AdminArg>,
     #[command(flatten)]
     config: ConfigArgs,
+}
+
+/// `--admin`: an address, or `off`.
+#[derive(Debug, Clone, Copy)]
+struct AdminArg(Option<SocketAddr>);
+
+fn admin_arg(value: &str) -> Result<AdminArg, String> {
+    config::admin_address(value).map(AdminArg)
 }
 
 impl ConfigArgs {
@@ -105,6 +117,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if !args.listen.is_empty() {
         server.listen = args.listen.clone();
     }
+    if let Some(AdminArg(admin)) = args.admin {
+        server.admin = admin;
+    }
     let engine = create_engine()?;
     let loaded = {
         let (engine, server) = (engine.clone(), server.clone());
@@ -139,7 +154,16 @@ async fn serve(args: ServeArgs) -> Result<()> {
         listeners.push(listener);
     }
     let shutdown = Shutdown::install()?;
+    let admin = match server.admin {
+        Some(address) => Some(crate::admin::bind(address).await?),
+        None => None,
+    };
     let mut running = Vec::new();
+    if let Some(listener) = admin {
+        println!("Admin on http://{}/", listener.local_addr()?);
+        let serving = crate::admin::serve(listener, app.clone(), reload.clone(), shutdown.signalled());
+        tokio::spawn(serving);
+    }
     for listener in listeners {
         println!("Serving HTTP on http://{}/", listener.local_addr()?);
         running.push(tokio::spawn(server::serve(
@@ -166,10 +190,14 @@ fn reload_loader(args: &ServeArgs) -> reload::LoadServer {
         state: args.config.state.clone(),
     };
     let listen = args.listen.clone();
+    let admin = args.admin;
     Box::new(move || {
         let mut server = config.load_for_build()?;
         if !listen.is_empty() {
             server.listen = listen.clone();
+        }
+        if let Some(AdminArg(admin)) = admin {
+            server.admin = admin;
         }
         Ok(server)
     })

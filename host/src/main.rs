@@ -7,7 +7,10 @@
 //! → the Python bridge in `guest-python/`. Sites are made ready by `config` (wsgi-wasm.toml,
 //! site.toml) and `build` (componentize-py, cached by content hash) through `sites`;
 //! `cli` is the command line, `pages` the fixed error pages, `body` the response body type.
+//! Beside the request path, `admin` is the admin listener (health, `metrics`, the
+//! `status_page`, reloads).
 
+mod admin;
 mod body;
 mod build;
 mod catalog;
@@ -24,6 +27,7 @@ mod server;
 mod shutdown;
 mod sites;
 mod static_files;
+mod status_page;
 mod watch;
 mod wsgi;
 

@@ -17,6 +17,7 @@ pub use limits::{Isolation, Limits};
 pub use log::{AccessTarget, LogConfig, LogFormat, LogPath};
 pub use server::{load_server, FrontConfig, ServerConfig, UnknownHost};
 pub use site::{load_sites, AppConfig, Site, SITE_FILE};
+pub use server::admin_address;
 pub use static_root::StaticDefaults;
 
 /// What every site starts from, from the server config's `[defaults]`.

@@ -9,6 +9,7 @@
 //! max_connections = 10000        # open client connections; beyond it, accepting waits
 //! shutdown_timeout = "30s"       # on SIGTERM/SIGINT, how long requests in flight may finish
 //! trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]  # peers whose X-Forwarded-For is believed
+//! admin = "127.0.0.1:9180"       # the admin listener (metrics, status page); "off" for none
 //! [defaults.static]              # under every site's own [static] values
 //! expires = "1h"
 //! [defaults.limits]              # under every site's own [limits] values
@@ -45,6 +46,7 @@ struct RawServer {
     max_connections: Option<u32>,
     shutdown_timeout: Option<String>,
     trusted_proxies: Option<Vec<String>>,
+    admin: Option<String>,
     #[serde(default)]
     defaults: RawDefaults,
 }
@@ -75,6 +77,8 @@ pub struct ServerConfig {
     pub state: PathBuf,
     pub unknown_host: UnknownHost,
     pub defaults: SiteDefaults,
+    /// `admin`: the admin listener's address (`None`: `"off"`).
+    pub admin: Option<SocketAddr>,
     pub front: FrontConfig,
 }
 
@@ -174,7 +178,24 @@ pub fn load_server(explicit: Option<&Path>) -> Result<ServerConfig, ConfigError>
         state: base.join(raw.state.unwrap_or_else(|| ".wsgi-wasm".into())),
         unknown_host,
         defaults,
+        admin: match &raw.admin {
+            Some(value) => admin_address(value).map_err(|reason| err("admin", reason))?,
+            None => Some(DEFAULT_ADMIN.parse().expect("a valid default admin address")),
+        },
         front,
+    })
+}
+
+/// The admin listener's address when `admin` is not set: loopback, off the public port.
+pub const DEFAULT_ADMIN: &str = "127.0.0.1:9180";
+
+/// An `admin` value (the key or `--admin`): an address, or `off` for no admin listener.
+pub fn admin_address(value: &str) -> Result<Option<SocketAddr>, String> {
+    if value == "off" {
+        return Ok(None);
+    }
+    value.parse().map(Some).map_err(|_| {
+        format!("`{value}` is not an address such as `127.0.0.1:9180`, nor \"off\"")
     })
 }
 

@@ -37,6 +37,9 @@ pub fn state_dir() -> PathBuf {
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
+    /// The admin listener (`Admin on http://…/`), on a free port unless the test passed
+    /// its own `--admin`.
+    pub admin: Option<SocketAddr>,
     log: Arc<Mutex<String>>,
     _sites: tempfile::TempDir,
 }
@@ -61,10 +64,18 @@ impl Server {
     /// server), with `extra` arguments such as `--config FILE`.
     pub fn launch(keep: tempfile::TempDir, sites: &Path, extra: &[&std::ffi::OsStr]) -> Server {
         let dir = keep;
+        // Never the default admin port: tests run in parallel.
+        let admin_given = extra.iter().any(|a| a.to_str() == Some("--admin"));
+        let admin_args: &[&str] = if admin_given {
+            &[]
+        } else {
+            &["--admin", "127.0.0.1:0"]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_wsgi-wasm"))
             .args(["serve", "--listen", "127.0.0.1:0", "--sites"])
             .arg(sites)
             .args(extra)
+            .args(admin_args)
             .arg("--state")
             .arg(state_dir())
             .env("RUST_LOG", "info")
@@ -85,10 +96,23 @@ impl Server {
             }
         });
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        // `Admin on http://…/` comes before the `Serving HTTP on` lines.
+        let mut admin = None;
         let mut first = String::new();
-        stdout
-            .read_line(&mut first)
-            .expect("the server's first line");
+        loop {
+            first.clear();
+            stdout
+                .read_line(&mut first)
+                .expect("a line of the server's stdout");
+            match first
+                .trim()
+                .strip_prefix("Admin on http://")
+                .and_then(|a| a.strip_suffix('/'))
+            {
+                Some(address) => admin = Some(address.parse().expect("an admin address")),
+                None => break,
+            }
+        }
         let Some(addr) = first
             .trim()
             .strip_prefix("Serving HTTP on http://")
@@ -105,6 +129,7 @@ impl Server {
         Server {
             child,
             addr,
+            admin,
             log,
             _sites: dir,
         }
