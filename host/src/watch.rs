@@ -185,7 +185,9 @@ impl State {
         let mut last = Instant::now();
         loop {
             let message = if pending.is_empty() {
-                inbox.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected)
+                inbox
+                    .recv()
+                    .map_err(|_| mpsc::RecvTimeoutError::Disconnected)
             } else {
                 let due = (last + QUIET).min(first + MAX_DELAY);
                 match due.checked_duration_since(Instant::now()) {
@@ -396,9 +398,8 @@ fn counts(kind: &EventKind) -> bool {
 /// `path` absolute with symlinks resolved, as event paths are; as given when it does not
 /// exist (yet).
 fn resolve(path: &Path) -> PathBuf {
-    path.canonicalize().unwrap_or_else(|_| {
-        std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
-    })
+    path.canonicalize()
+        .unwrap_or_else(|_| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()))
 }
 
 #[cfg(test)]

@@ -23,7 +23,10 @@ impl Sites {
             root: tempfile::tempdir().unwrap(),
         };
         for name in names {
-            sites.write(&format!("{name}/site.toml"), "server_names = [\"x.test\"]\n");
+            sites.write(
+                &format!("{name}/site.toml"),
+                "server_names = [\"x.test\"]\n",
+            );
             sites.write(&format!("{name}/app.py"), "application = None\n");
             sites.write(&format!("{name}/pkg/util.py"), "X = 1\n");
             sites.write(&format!("{name}/public/index.html"), "hi\n");
@@ -105,7 +108,9 @@ async fn watch_ignores_data_static_caches_dotfiles_editor_files_and_site_toml() 
     sites.write("quiet/site.toml", "server_names = [\"y.test\"]\n");
     // Reading the code (as a build does) is no change either.
     fs::read(sites.path("quiet/app.py")).unwrap();
-    fs::read_dir(sites.path("quiet/pkg")).unwrap().for_each(drop);
+    fs::read_dir(sites.path("quiet/pkg"))
+        .unwrap()
+        .for_each(drop);
 
     sites.write("other/app.py", "application = 2\n");
     assert_eq!(batch(&mut changes).await, ["other"]);
@@ -238,4 +243,37 @@ async fn watch_limit_keeps_the_folders_already_watched() {
     assert_eq!(batch(&mut changes).await, ["first"]);
     sites.write("first/app.py", "application = 1\n");
     assert_eq!(batch(&mut changes).await, ["first"]);
+}
+
+#[test]
+fn watch_switch_is_read_from_site_toml() {
+    let sites = Sites::new(&[]);
+    for (name, line) in [
+        ("bad", "watch = \"yes\"\n"),
+        ("default", ""),
+        ("off", "watch = false\n"),
+        ("on", "watch = true\n"),
+    ] {
+        sites.write(
+            &format!("{name}/site.toml"),
+            &format!("server_names = [\"{name}.test\"]\n\n[app]\n{line}"),
+        );
+        sites.write(&format!("{name}/app.py"), "application = None\n");
+    }
+    let (loaded, errors) =
+        crate::config::load_sites(sites.root.path(), &Default::default()).unwrap();
+    let watch: Vec<(&str, bool)> = loaded
+        .iter()
+        .map(|site| (site.name.as_str(), site.app.as_ref().unwrap().watch))
+        .collect();
+    assert_eq!(watch, [("default", true), ("off", false), ("on", true)]);
+    let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("bad/site.toml")
+            && errors[0].contains("`app.watch`")
+            && errors[0].contains("\"yes\""),
+        "{}",
+        errors[0]
+    );
 }
