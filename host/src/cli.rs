@@ -120,6 +120,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if let Some(AdminArg(admin)) = args.admin {
         server.admin = admin;
     }
+    let access_log = crate::access_log::AccessLog::open(&server.log)?;
     let engine = create_engine()?;
     let loaded = {
         let (engine, server) = (engine.clone(), server.clone());
@@ -131,7 +132,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let catalog = Arc::new(Catalog::new(Table::new(loaded.sites.clone(), &server)));
     let metrics = Arc::new(Metrics::new());
     reload::record_loaded(&catalog, &metrics, &loaded);
-    let app = Arc::new(App::new(catalog.clone(), metrics.clone()));
+    let app = App::new(catalog.clone(), metrics.clone()).with_access_log(access_log.clone());
+    let app = Arc::new(app);
     for site in &loaded.sites {
         let names = &site.config.server_names;
         tracing::info!(site = %site.config.name, ?names, default = site.config.default, "serving");
@@ -142,7 +144,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         server: server.clone(),
         catalog,
         metrics,
-        after_reload: Vec::new(),
+        after_reload: vec![Box::new(move || access_log.reopen())],
     };
     let reload = reloader.start()?;
     tokio::spawn(reload_on_hangup(reload.clone()));

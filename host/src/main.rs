@@ -10,6 +10,7 @@
 //! Beside the request path, `admin` is the admin listener (health, `metrics`, the
 //! `status_page`, reloads).
 
+mod access_log;
 mod admin;
 mod body;
 mod build;
@@ -18,6 +19,7 @@ mod cli;
 mod config;
 mod front;
 mod metrics;
+mod observe;
 mod pages;
 mod reload;
 mod request;

@@ -16,6 +16,10 @@
 //!    site's WSGI app runs with `SCRIPT_NAME` = mount and `PATH_INFO` = the rest.
 //!
 //! Refusals answer with the fixed page of their status; the reason is logged with the peer.
+//!
+//! Before step 1 the request gets its id and its start is noted (`observe`): every
+//! response, whatever step made it, ends in the request-end hook (access log, metrics),
+//! and every log line of the request carries its id.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,16 +31,19 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use tokio::sync::Semaphore;
 
+use crate::access_log::AccessLog;
 use crate::body::{self, Body, BodyError};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Table};
 use crate::config::{AppConfig, FrontConfig, UnknownHost};
 use crate::front::checks::{self, Target};
 use crate::front::request_body::{self, BodyLimits};
 use crate::front::sniff::Mark;
 use crate::front::{forwarded, Refusal};
 use crate::metrics::Metrics;
+use crate::observe::{Hook, Observed, Pending, Start, Tag};
 use crate::pages;
 use crate::runtime::SitePool;
+use crate::sites::LiveSite;
 use crate::static_files::{self, Outcome};
 use crate::wsgi::{self, environ};
 
@@ -45,6 +52,7 @@ pub struct App {
     /// The sites served now; a reload swaps them (`catalog.rs`).
     catalog: Arc<Catalog>,
     metrics: Arc<Metrics>,
+    access_log: AccessLog,
     /// One permit per open client connection, shared by every listener.
     connections: Arc<Semaphore>,
     next_request: AtomicU64,
@@ -62,9 +70,16 @@ impl App {
         Self {
             catalog,
             metrics,
+            access_log: AccessLog::default(),
             connections: Arc::new(Semaphore::new(max_connections)),
             next_request: AtomicU64::new(1),
         }
+    }
+
+    /// Writes every request's line to `access_log` (off by default).
+    pub fn with_access_log(mut self, access_log: AccessLog) -> Self {
+        self.access_log = access_log;
+        self
     }
 
     /// The front end's settings as last (re)loaded.
@@ -85,28 +100,66 @@ impl App {
     }
 
     /// Answers one request that arrived on a connection from `peer` to `local`; `mark` says
-    /// when the connection's raw bytes showed ambiguous framing (`front::sniff`).
+    /// when the connection's raw bytes showed ambiguous framing (`front::sniff`). The
+    /// response's end (or the request's, without one) goes to the request-end hook.
     pub async fn handle(
         &self,
         request: Request<Incoming>,
         peer: SocketAddr,
         local: SocketAddr,
         mark: &Mark,
+    ) -> Result<Response<Observed>, NoSite> {
+        let id = self.next_request.fetch_add(1, Ordering::Relaxed);
+        // This request keeps the sites it started with, whatever a reload does meanwhile.
+        let table = self.catalog.current();
+        let trusted = &table.front.trusted_proxies;
+        let start = Start::new(id, &request, peer, trusted, &self.access_log);
+        let hook = Hook {
+            metrics: self.metrics.clone(),
+            log: self.access_log.clone(),
+        };
+        let mut pending = Pending::new(hook, start);
+        let answer = self
+            .answer(request, id, peer, local, mark, &table, &mut pending.site)
+            .await;
+        match answer {
+            Ok(response) => Ok(pending.respond(response)),
+            Err(no_site) => {
+                pending.closed();
+                Err(no_site)
+            }
+        }
+    }
+
+    /// Steps 1 to 4 for request `id`; the site that takes it is put in `routed`.
+    #[allow(clippy::too_many_arguments)]
+    async fn answer(
+        &self,
+        request: Request<Incoming>,
+        id: u64,
+        peer: SocketAddr,
+        local: SocketAddr,
+        mark: &Mark,
+        table: &Table,
+        routed: &mut Option<Arc<LiveSite>>,
     ) -> Result<Response<Body>, NoSite> {
         if let Some(reason) = mark.get() {
-            return Ok(Refusal::bad_request(*reason).respond(peer, None));
+            return Ok(Refusal::bad_request(*reason).respond(peer, None, id));
         }
         let target = match checks::check(&request) {
             Ok(target) => target,
-            Err(refusal) => return Ok(refusal.respond(peer, None)),
+            Err(refusal) => return Ok(refusal.respond(peer, None, id)),
         };
-        // This request keeps the sites it started with, whatever a reload does meanwhile.
-        let table = self.catalog.current();
         let Some(site) = table.router.route(target.host.as_deref()) else {
             return match table.unknown_host {
                 UnknownHost::Close => Err(NoSite(target.host.unwrap_or_default())),
                 UnknownHost::Status(status) => Ok(pages::error(status)),
             };
+        };
+        *routed = Some(site.clone());
+        let tag = Tag {
+            site: &site.config.name,
+            request: id,
         };
         if target.asterisk {
             // `OPTIONS *` asks about the server, not a resource: nothing to say but yes.
@@ -120,6 +173,7 @@ impl App {
                 request.method(),
                 request.uri().path(),
                 request.headers(),
+                tag,
             )
             .await
             {
@@ -128,7 +182,12 @@ impl App {
         }
         if let Outcome::Response(response) = site
             .package_static
-            .serve(request.method(), request.uri().path(), request.headers())
+            .serve(
+                request.method(),
+                request.uri().path(),
+                request.headers(),
+                tag,
+            )
             .await
         {
             return Ok(response);
@@ -156,10 +215,11 @@ impl App {
             limits,
             peer,
             local,
+            id,
         };
         match self.to_app(request, to_app).await {
             Ok(response) => Ok(response),
-            Err(refusal) => Ok(refusal.respond(peer, Some(&site.config.name))),
+            Err(refusal) => Ok(refusal.respond(peer, Some(&site.config.name), id)),
         }
     }
 
@@ -206,7 +266,7 @@ impl App {
             pass_authorization: to.app.pass_authorization,
         };
         let app_request = wsgi::AppRequest {
-            request_id: self.next_request.fetch_add(1, Ordering::Relaxed),
+            request_id: to.id,
             environ: environ::build(&parts, &origin),
             body,
             head_only: parts.method == http::Method::HEAD,
@@ -232,6 +292,8 @@ struct ToApp<'a> {
     limits: BodyLimits,
     peer: SocketAddr,
     local: SocketAddr,
+    /// The request's id (its log lines', and the app's).
+    id: u64,
 }
 
 /// `PATH_INFO` for `path` when it is inside `mount` (`""` mounts at the root): `/app`,

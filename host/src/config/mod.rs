@@ -14,7 +14,7 @@ mod site;
 mod static_root;
 
 pub use limits::{Isolation, Limits};
-pub use log::{AccessTarget, LogConfig, LogFormat, LogPath};
+pub use log::{AccessTarget, LogConfig, LogFormat};
 pub use server::{load_server, FrontConfig, ServerConfig, UnknownHost};
 pub use site::{load_sites, AppConfig, Site, SITE_FILE};
 pub use server::admin_address;

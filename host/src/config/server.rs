@@ -14,6 +14,8 @@
 //! expires = "1h"
 //! [defaults.limits]              # under every site's own [limits] values
 //! memory = "128MiB"
+//! [log]                          # access logs (`log.rs`)
+//! access = "logs/access.log"
 //! ```
 //!
 //! The file is optional: `serve` reads `./wsgi-wasm.toml` when it exists, or the file given
@@ -27,6 +29,7 @@ use http::StatusCode;
 use serde::Deserialize;
 
 use super::limits::{Limits, RawLimits};
+use super::log::{LogConfig, RawLog};
 use super::parse::{duration, read_toml};
 use super::static_root::{RawStatic, StaticDefaults};
 use super::{ConfigError, SiteDefaults};
@@ -49,6 +52,8 @@ struct RawServer {
     admin: Option<String>,
     #[serde(default)]
     defaults: RawDefaults,
+    #[serde(default)]
+    log: RawLog,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -80,6 +85,8 @@ pub struct ServerConfig {
     /// `admin`: the admin listener's address (`None`: `"off"`).
     pub admin: Option<SocketAddr>,
     pub front: FrontConfig,
+    /// `[log]`: the access logs.
+    pub log: LogConfig,
 }
 
 /// The front end's own limits, the same for every site.
@@ -124,6 +131,7 @@ pub fn load_server(explicit: Option<&Path>) -> Result<ServerConfig, ConfigError>
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let err = |key: &str, reason: String| ConfigError::new(&path, key, reason);
     let front = front(&raw, &err)?;
+    let log = LogConfig::resolve(&raw.log, &path, &base)?;
 
     let mut listen = Vec::new();
     for address in raw.listen.unwrap_or_else(|| vec!["127.0.0.1:8080".into()]) {
@@ -183,6 +191,7 @@ pub fn load_server(explicit: Option<&Path>) -> Result<ServerConfig, ConfigError>
             None => Some(DEFAULT_ADMIN.parse().expect("a valid default admin address")),
         },
         front,
+        log,
     })
 }
 

@@ -60,16 +60,13 @@ impl Refusal {
         Self::new(StatusCode::BAD_REQUEST, reason)
     }
 
-    /// Logs the reason with the peer and answers with the fixed page, closing the
-    /// connection: after a refusal the rest of what the client sent is not trusted.
-    pub fn respond(self, peer: SocketAddr, site: Option<&str>) -> Response<Body> {
+    /// Logs the reason with the peer, the site (when one took the request) and the request
+    /// id, and answers with the fixed page, closing the connection: after a refusal the
+    /// rest of what the client sent is not trusted.
+    pub fn respond(self, peer: SocketAddr, site: Option<&str>, request: u64) -> Response<Body> {
         let status = self.status.as_u16();
-        match site {
-            Some(site) => {
-                tracing::info!(%peer, site, status, "request refused: {}", self.reason)
-            }
-            None => tracing::info!(%peer, status, "request refused: {}", self.reason),
-        }
+        let site = site.unwrap_or("-");
+        tracing::info!(%peer, site, request, status, "request refused: {}", self.reason);
         let mut response = pages::error(self.status);
         response
             .headers_mut()

@@ -13,7 +13,7 @@
 //! - A site with writable data keeps its requests apart with its [`DataGate`], taken before
 //!   the wait for an instance ([`SitePool::admit`]).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -35,6 +35,8 @@ use crate::config::{Isolation, Limits};
 pub struct Instance {
     pub store: Store<StoreState>,
     pub wsgi: Wsgi,
+    /// Unique in the process (the access log's `instance=`).
+    pub id: u64,
     /// Requests this instance has served.
     served: u64,
     idle_since: Instant,
@@ -57,6 +59,9 @@ impl Drop for Live {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
+
+/// The id of the next instance made, in any site.
+static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
 
 /// Why a request got no instance.
 #[derive(Debug, thiserror::Error)]
@@ -285,6 +290,7 @@ impl SitePool {
             Ok(wsgi) => Ok(Instance {
                 store,
                 wsgi,
+                id: NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed),
                 served: 0,
                 idle_since: Instant::now(),
                 _live: Live::new(&self.live),

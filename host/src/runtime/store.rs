@@ -15,6 +15,7 @@
 
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -91,6 +92,8 @@ pub struct StoreState {
     table: ResourceTable,
     /// The request being served, set for the duration of one `handle` call.
     pub request: Option<RequestIo>,
+    /// That request's id (0 between requests), for the lines of the guest's stdout/stderr.
+    pub request_id: Arc<AtomicU64>,
     /// The site's own folders, which `send-file` may stream from.
     pub files: Arc<[Mount]>,
     pub limiter: MemoryLimiter,
@@ -161,12 +164,15 @@ impl StoreState {
             .preopened_dir(sandbox.tmp.path(), "/tmp", FsPerms::ReadWrite)
             .with_context(|| format!("cannot mount `{}`", sandbox.tmp.path().display()))?;
         builder.envs(&sandbox.env);
+        let request_id = Arc::new(AtomicU64::new(0));
         builder.stdout(SiteLog {
             site: site.clone(),
+            request: request_id.clone(),
             stream: "stdout",
         });
         builder.stderr(SiteLog {
             site: site.clone(),
+            request: request_id.clone(),
             stream: "stderr",
         });
         let held = budget
@@ -188,6 +194,7 @@ impl StoreState {
             wasi: builder.build(),
             table: ResourceTable::new(),
             request: None,
+            request_id,
             files: code.chain(data).collect(),
             limiter: MemoryLimiter {
                 cap: memory_cap,
@@ -210,10 +217,13 @@ impl WasiView for StoreState {
     }
 }
 
-/// The guest's stdout or stderr: each line becomes a log event tagged with the site.
+/// The guest's stdout or stderr: each line becomes a log event tagged with the site and
+/// the request the instance is serving.
 #[derive(Clone)]
 struct SiteLog {
     site: Arc<str>,
+    /// The store's current request id (0: none).
+    request: Arc<AtomicU64>,
     stream: &'static str,
 }
 
@@ -244,7 +254,8 @@ impl LineLogger {
     fn emit(&mut self) {
         if !self.line.is_empty() {
             let text = String::from_utf8_lossy(&self.line);
-            tracing::info!(target: "site", site = %self.log.site, stream = self.log.stream, "{}", text.trim_end());
+            let request = Some(self.log.request.load(Ordering::Relaxed)).filter(|&id| id != 0);
+            tracing::info!(target: "site", site = %self.log.site, request, stream = self.log.stream, "{}", text.trim_end());
             self.line.clear();
         }
     }

@@ -73,6 +73,7 @@ use anyhow::Context as _;
 use http::{HeaderMap, Method, StatusCode};
 
 use crate::body::Body;
+use crate::observe::Tag;
 use conditional::Precondition;
 use open::Lookup;
 use path::DotRule;
@@ -147,13 +148,26 @@ pub enum Outcome {
 }
 
 /// Serves `path` (the raw request path: percent-encoded, no query, e.g. `uri.path()`) from
-/// `root`, following the pipeline in the module documentation.
-pub async fn serve(root: &StaticRoot, method: &Method, path: &str, headers: &HeaderMap) -> Outcome {
+/// `root`, following the pipeline in the module documentation. `tag` names the site and
+/// request in log lines.
+pub async fn serve(
+    root: &StaticRoot,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    tag: Tag<'_>,
+) -> Outcome {
     let head = method == Method::HEAD;
     let request = match path::decode(path) {
         Ok(request) => request,
         Err(err) => {
-            tracing::debug!(path, ?err, "static: refused request path");
+            tracing::debug!(
+                site = tag.site,
+                request = tag.request,
+                path,
+                ?err,
+                "static: refused request path"
+            );
             return Outcome::Response(reply::status(StatusCode::BAD_REQUEST, head));
         }
     };
@@ -163,7 +177,7 @@ pub async fn serve(root: &StaticRoot, method: &Method, path: &str, headers: &Hea
     if method != Method::GET && !head {
         return Outcome::NotFound;
     }
-    serve_found(root, &request, &request, path, headers, head)
+    serve_found(root, &request, &request, path, headers, head, tag)
 }
 
 /// Steps 4–9: `inside` is the path below `root`; `request` the whole request path (for the
@@ -175,6 +189,7 @@ fn serve_found(
     path: &str,
     headers: &HeaderMap,
     head: bool,
+    tag: Tag<'_>,
 ) -> Outcome {
     let options = &*root.options;
     let accepted = if options.precompressed {
@@ -185,19 +200,21 @@ fn serve_found(
     // Inline on this worker, like nginx without aio: see "Blocking file-system calls".
     let lookup = open::lookup(&root.dir, inside, options, &accepted);
 
-    let found = match lookup {
-        Lookup::Found(found) => found,
+    let response = match lookup {
+        Lookup::Found(found) => respond(options, found, headers, head),
         Lookup::Missing => return Outcome::NotFound,
-        Lookup::Redirect => {
-            return Outcome::Response(reply::redirect(&request.directory_location(), head))
-        }
-        Lookup::Forbidden => return Outcome::Response(reply::status(StatusCode::FORBIDDEN, head)),
+        Lookup::Redirect => reply::redirect(&request.directory_location(), head),
+        Lookup::Forbidden => reply::status(StatusCode::FORBIDDEN, head),
         Lookup::Failed(err) => {
-            tracing::warn!(path, %err, "static: I/O error");
-            return Outcome::Response(reply::status(StatusCode::INTERNAL_SERVER_ERROR, head));
+            tracing::warn!(site = tag.site, request = tag.request, path, %err, "static: I/O error");
+            reply::status(StatusCode::INTERNAL_SERVER_ERROR, head)
         }
     };
-    Outcome::Response(respond(options, found, headers, head))
+    if let Some(reply::Unbuilt(err)) = response.extensions().get() {
+        tracing::error!(site = tag.site, request = tag.request, path, %err,
+            "static file response could not be built");
+    }
+    Outcome::Response(response)
 }
 
 /// Folders served at URL prefixes (`[static.from_packages]`, nginx's `location` + `alias`),
@@ -249,7 +266,13 @@ impl Aliases {
     }
 
     /// Serves `path` (raw, as for [`serve`]) from the folder of the longest matching prefix.
-    pub async fn serve(&self, method: &Method, path: &str, headers: &HeaderMap) -> Outcome {
+    pub async fn serve(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+        tag: Tag<'_>,
+    ) -> Outcome {
         if self.0.is_empty() {
             return Outcome::NotFound;
         }
@@ -257,7 +280,13 @@ impl Aliases {
         let request = match path::decode(path) {
             Ok(request) => request,
             Err(err) if self.0.iter().any(|alias| path.starts_with(&alias.raw)) => {
-                tracing::debug!(path, ?err, "static: refused request path");
+                tracing::debug!(
+                    site = tag.site,
+                    request = tag.request,
+                    path,
+                    ?err,
+                    "static: refused request path"
+                );
                 return Outcome::Response(reply::status(StatusCode::BAD_REQUEST, head));
             }
             Err(_) => return Outcome::NotFound,
@@ -279,7 +308,7 @@ impl Aliases {
             segments: request.segments[alias.segments.len()..].to_vec(),
             trailing_slash: request.trailing_slash,
         };
-        serve_found(&alias.root, &inside, &request, path, headers, head)
+        serve_found(&alias.root, &inside, &request, path, headers, head, tag)
     }
 }
 

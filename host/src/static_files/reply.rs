@@ -116,10 +116,16 @@ fn representation_headers(builder: Builder, meta: &Meta) -> Builder {
     builder
 }
 
+/// On a 500 made because the response could not be built: why (logged by the caller,
+/// which knows the site and request).
+#[derive(Debug, Clone)]
+pub struct Unbuilt(pub String);
+
 fn finish(builder: Builder, body: Body) -> Response<Body> {
     builder.body(body).unwrap_or_else(|err| {
-        tracing::error!(%err, "static file response could not be built");
-        status(StatusCode::INTERNAL_SERVER_ERROR, false)
+        let mut response = status(StatusCode::INTERNAL_SERVER_ERROR, false);
+        response.extensions_mut().insert(Unbuilt(err.to_string()));
+        response
     })
 }
 

@@ -11,7 +11,11 @@
 //! After the headers went out, a failure cuts the connection instead, so a half response
 //! never looks whole. The reason and any traceback are in the log, tagged with site and
 //! request id. An instance that trapped, timed out or ran out of memory is thrown away.
+//!
+//! The response carries the id of the instance that ran the app (`observe::InstanceId`),
+//! for the access log.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use http::{header, HeaderValue, Response, StatusCode};
@@ -21,6 +25,7 @@ use super::io::{Failure, Head, RequestBody, RequestIo, ResponseSink, Whole};
 use crate::body::{self, Body};
 use crate::config::Isolation;
 use crate::metrics::Breach;
+use crate::observe::InstanceId;
 use crate::pages;
 use crate::runtime::budget::Reservation;
 use crate::runtime::data_lock;
@@ -56,8 +61,10 @@ pub async fn dispatch(pool: Arc<SitePool>, request: AppRequest) -> Response<Body
         write_buffer,
         budget: pool.budget().clone(),
     };
-    tokio::spawn(run(pool, request, sink));
-    match head_receiver.await {
+    // Set by the task once it has an instance (0: none).
+    let instance = Arc::new(AtomicU64::new(0));
+    tokio::spawn(run(pool, request, sink, instance.clone()));
+    let mut response = match head_receiver.await {
         Ok(Ok(Head {
             status,
             reason,
@@ -98,7 +105,14 @@ pub async fn dispatch(pool: Arc<SitePool>, request: AppRequest) -> Response<Body
         }
         // The task ended without a word; it logged why.
         Err(_) => pages::error(StatusCode::INTERNAL_SERVER_ERROR),
+    };
+    match instance.load(Ordering::Acquire) {
+        0 => {}
+        id => {
+            response.extensions_mut().insert(InstanceId(id));
+        }
     }
+    response
 }
 
 /// How a call ended, as far as the pool and the client are concerned.
@@ -110,7 +124,12 @@ enum Ending {
     Broken(StatusCode, String),
 }
 
-async fn run(pool: Arc<SitePool>, mut request: AppRequest, sink: ResponseSink) {
+async fn run(
+    pool: Arc<SitePool>,
+    mut request: AppRequest,
+    sink: ResponseSink,
+    instance: Arc<AtomicU64>,
+) {
     let site = pool.site().clone();
     let id = request.request_id;
     // The site's data lock (if it has writable data) is held by this task until it ends.
@@ -144,11 +163,14 @@ async fn run(pool: Arc<SitePool>, mut request: AppRequest, sink: ResponseSink) {
     if pool.limits().isolation == Isolation::Request {
         request.environ.push(("wsgi.run_once".into(), "1".into()));
     }
+    instance.store(lease.instance.id, Ordering::Release);
     pool.begin(&mut lease.instance);
     let io = RequestIo::new(site.clone(), id, request.body, request.head_only, sink);
     let ending = call(&pool, &mut lease, io, &request.environ).await;
     let memory_refused = lease.instance.store.data().limiter.refused;
-    let io = lease.instance.store.data_mut().request.take();
+    let state = lease.instance.store.data_mut();
+    state.request_id.store(0, Ordering::Relaxed);
+    let io = state.request.take();
     drop(request.body_reservation);
     let Some(mut io) = io else { return };
     let (reason, status, keep) = match ending {
@@ -212,7 +234,9 @@ async fn call(
     environ: &[(String, String)],
 ) -> Ending {
     let instance = &mut lease.instance;
-    instance.store.data_mut().request = Some(io);
+    let state = instance.store.data_mut();
+    state.request_id.store(io.request_id, Ordering::Relaxed);
+    state.request = Some(io);
     let timeout = pool.limits().request_timeout;
     let result = tokio::time::timeout(
         timeout,

@@ -330,7 +330,7 @@ async fn static_large_file_streams_in_bounded_chunks() {
     let fixture = Fixture::new();
     let root = fixture.default_root();
     let Outcome::Response(response) =
-        serve(&root, &Method::GET, "/big.bin", &HeaderMap::new()).await
+        serve(&root, &Method::GET, "/big.bin", &HeaderMap::new(), TAG).await
     else {
         panic!("big.bin not served");
     };
@@ -352,7 +352,7 @@ async fn static_file_shrinking_mid_stream_errors_the_body() {
     let fixture = Fixture::new();
     let root = fixture.default_root();
     let Outcome::Response(response) =
-        serve(&root, &Method::GET, "/big.bin", &HeaderMap::new()).await
+        serve(&root, &Method::GET, "/big.bin", &HeaderMap::new(), TAG).await
     else {
         panic!("big.bin not served");
     };

@@ -17,6 +17,11 @@ pub const SECRET: &[u8] = b"TOP-SECRET-OUTSIDE-THE-ROOT";
 pub const OUTSIDE_INDEX: &[u8] = b"<p>OUTSIDE-INDEX</p>";
 pub const HELLO: &[u8] = b"hello, static world\n";
 pub const BIG_LEN: usize = 200_000;
+/// The site and request the unit tests' log lines name.
+pub const TAG: crate::observe::Tag<'static> = crate::observe::Tag {
+    site: "test",
+    request: 1,
+};
 
 /// `big.bin`'s content: a pattern that makes any misplaced byte visible.
 pub fn big() -> Vec<u8> {
@@ -148,7 +153,7 @@ pub async fn request(
     for (name, value) in headers {
         map.append(name.clone(), HeaderValue::from_str(value).unwrap());
     }
-    match serve(root, &method, path, &map).await {
+    match serve(root, &method, path, &map, TAG).await {
         Outcome::NotFound => Got::App,
         Outcome::Response(response) => {
             let (parts, body) = response.into_parts();
