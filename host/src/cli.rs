@@ -147,7 +147,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
         after_reload: vec![Box::new(move || access_log.reopen())],
     };
     let reload = reloader.start()?;
-    tokio::spawn(reload_on_hangup(reload.clone()));
+    // Registered before the first `Serving` line: from then on a SIGHUP reloads, never kills.
+    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot handle SIGHUP")?;
+    tokio::spawn(reload_on_hangup(hangups, reload.clone()));
     let mut listeners = Vec::new();
     for address in &server.listen {
         let listener = tokio::net::TcpListener::bind(address)
@@ -206,15 +209,7 @@ fn reload_loader(args: &ServeArgs) -> reload::LoadServer {
 }
 
 /// Rereads the configuration on every SIGHUP (the reloader logs the outcome).
-async fn reload_on_hangup(reload: reload::Handle) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut hangups = match signal(SignalKind::hangup()) {
-        Ok(hangups) => hangups,
-        Err(error) => {
-            tracing::error!("cannot handle SIGHUP; reloads need the admin listener: {error}");
-            return;
-        }
-    };
+async fn reload_on_hangup(mut hangups: tokio::signal::unix::Signal, reload: reload::Handle) {
     while hangups.recv().await.is_some() {
         let _ = reload.reload("SIGHUP").await;
     }

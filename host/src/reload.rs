@@ -29,7 +29,7 @@ use crate::catalog::{Catalog, Table};
 use crate::config::{self, ServerConfig, Site};
 use crate::metrics::Metrics;
 use crate::sites::{fingerprint, Builder, LiveSite, Loaded};
-// WATCH-PENDING use crate::watch::{SiteWatcher, WatchSpec};
+use crate::watch::{SiteWatcher, WatchSpec};
 
 /// What the reloader is asked to do.
 enum Trigger {
@@ -109,9 +109,11 @@ impl Reloader {
         let handle = Handle { triggers: sender };
         let runtime = tokio::runtime::Handle::current();
         let own = handle.clone();
+        // Watching starts before `serve` says it serves: no change made after is missed.
+        let watcher = self.watch(&handle, &runtime);
         std::thread::Builder::new()
             .name("reloader".into())
-            .spawn(move || self.run(triggers, own, runtime))?;
+            .spawn(move || self.run(triggers, own, runtime, watcher))?;
         Ok(handle)
     }
 
@@ -120,8 +122,10 @@ impl Reloader {
         triggers: mpsc::Receiver<Trigger>,
         handle: Handle,
         rt: tokio::runtime::Handle,
+        mut watcher: Option<SiteWatcher>,
     ) {
-        let mut watcher = self.watch(&handle, &rt);
+        // Pools start their reaper tasks on the server's runtime.
+        let _runtime = rt.enter();
         while let Ok(first) = triggers.recv() {
             // Whatever queued up meanwhile is done in the same pass.
             let mut replies = Vec::new();
@@ -140,7 +144,7 @@ impl Reloader {
                 }
             }
             if let Some(reason) = config {
-                let outcome = self.reload_config(&reason);
+                let outcome = self.guarded(|this| this.reload_config(&reason));
                 if outcome.is_ok() {
                     drop(watcher.take());
                     watcher = self.watch(&handle, &rt);
@@ -149,14 +153,59 @@ impl Reloader {
                     let _ = reply.send(outcome.clone());
                 }
             } else {
-                self.rebuild(changed);
+                let _ = self.guarded(|this| {
+                    this.rebuild(changed);
+                    Ok(String::new())
+                });
+            }
+        }
+    }
+
+    /// Runs one pass; a panic in it (a bug) is logged and the reloader goes on serving the
+    /// next trigger with the table it had.
+    fn guarded(
+        &mut self,
+        pass: impl FnOnce(&mut Self) -> Result<String, String>,
+    ) -> Result<String, String> {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pass(self))) {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                let message =
+                    "the reload failed on an internal error (see the log); nothing changed";
+                tracing::error!("{message}");
+                Err(message.to_owned())
             }
         }
     }
 
     /// Watches the code of every served site that allows it; `None` when nothing is watched.
-    fn watch(&self, _handle: &Handle, _rt: &tokio::runtime::Handle) -> Option<SiteWatcher> {
-        None // WATCH-PENDING: wired when watch.rs lands
+    fn watch(&self, handle: &Handle, rt: &tokio::runtime::Handle) -> Option<SiteWatcher> {
+        let specs: Vec<WatchSpec> = self
+            .catalog
+            .current()
+            .sites
+            .iter()
+            .filter_map(|site| watch_spec(&site.config))
+            .collect();
+        if specs.is_empty() {
+            return None;
+        }
+        let (sender, mut changes) = tokio::sync::mpsc::unbounded_channel::<Vec<String>>();
+        let handle = handle.clone();
+        rt.spawn(async move {
+            while let Some(sites) = changes.recv().await {
+                handle.changed(sites);
+            }
+        });
+        match SiteWatcher::start(&specs, sender) {
+            Ok(watcher) => Some(watcher),
+            Err(error) => {
+                tracing::error!(
+                    "cannot watch the sites' files; code changes need a reload: {error:#}"
+                );
+                None
+            }
+        }
     }
 
     /// Rereads every configuration file and swaps in the new table, or rejects it whole.
@@ -326,7 +375,17 @@ impl Reloader {
     }
 }
 
-struct SiteWatcher; // WATCH-PENDING
+/// What the watcher should watch of a site: its folder, minus what is not code.
+fn watch_spec(site: &Site) -> Option<WatchSpec> {
+    let app = site.app.as_ref().filter(|app| app.watch)?;
+    let mut ignore: Vec<_> = app.data.iter().map(|(dir, _)| dir.clone()).collect();
+    ignore.extend(site.static_root.iter().filter_map(|s| s.root.clone()));
+    Some(WatchSpec {
+        site: site.name.clone(),
+        dir: site.dir.clone(),
+        ignore,
+    })
+}
 
 /// What a configuration reload did.
 #[derive(Default)]

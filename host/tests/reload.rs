@@ -225,7 +225,8 @@ fn reload_failed_build_keeps_the_previous_version() {
     assert_eq!(version_of(&server, "keep.test"), Some(1));
 
     std::fs::write(site.join("app.py"), "def application(:\n").unwrap();
-    let log = server.wait_for_log("build failed");
+    eventually(&server, "the failed build", || count(&server, "build failed") > 0);
+    let log = server.log();
     assert!(log.contains("SyntaxError"), "the traceback is logged:\n{log}");
     assert_eq!(version_of(&server, "keep.test"), Some(1));
 
@@ -256,7 +257,10 @@ fn reload_broken_site_toml_is_rejected_whole() {
     )
     .unwrap();
     hangup(&server);
-    let log = server.wait_for_log("configuration rejected");
+    eventually(&server, "the rejection", || {
+        count(&server, "configuration rejected") > 0
+    });
+    let log = server.log();
     assert!(log.contains("configuration rejected"), "{log}");
     let rejected = &log[log.find("configuration rejected").unwrap()..];
     assert!(
@@ -275,7 +279,9 @@ fn reload_broken_site_toml_is_rejected_whole() {
     )
     .unwrap();
     hangup(&server);
-    server.wait_for_log("configuration reloaded");
+    eventually(&server, "the reload", || {
+        count(&server, "configuration reloaded") > 0
+    });
     assert_eq!(server.get("uno.test", "/").text(), "site one\n");
     assert_eq!(server.get("two.test", "/").text(), "site two\n");
 }
@@ -299,7 +305,10 @@ fn reload_adds_and_removes_site_folders() {
     .unwrap();
     std::fs::write(sites.join("new/public/index.html"), "site new\n").unwrap();
     hangup(&server);
-    let log = server.wait_for_log("configuration reloaded");
+    eventually(&server, "the reload", || {
+        count(&server, "configuration reloaded") > 0
+    });
+    let log = server.log();
     assert!(
         log.contains("added: new") && log.contains("removed: old"),
         "{log}"
@@ -327,6 +336,9 @@ fn reload_watch_false_waits_for_a_hangup() {
     assert_eq!(version_of(&server, "manual.test"), Some(1));
 
     hangup(&server);
-    server.wait_for_log("configuration reloaded");
+    eventually(&server, "the SIGHUP reload", || {
+        count(&server, "configuration reloaded") > 0
+    });
+    assert!(server.log().contains("changed: manual"), "{}", server.log());
     assert_eq!(version_of(&server, "manual.test"), Some(2));
 }
