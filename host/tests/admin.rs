@@ -141,7 +141,7 @@ fn admin_metrics_move_with_requests_timeouts_memory_body_size_and_overload() {
     limits_site(
         &layout,
         "limits",
-        "[limits]\ncpu_time = \"1s\"\nmemory = \"96MiB\"\ninstances = 1\nqueue = 0\nmax_body = \"1KiB\"\n",
+        "[limits]\ncpu_time = \"1s\"\nmemory = \"96MiB\"\ninstances = 1\nqueue = 1\nqueue_timeout = \"2s\"\nmax_body = \"1KiB\"\n",
     );
     let server = layout.serve();
     let before = scrape(&server);
@@ -202,9 +202,11 @@ fn admin_metrics_move_with_requests_timeouts_memory_body_size_and_overload() {
     wait_for(&server, &breaches("limits", "body_size"), |v| v == 1.0);
     wait_for(&server, &requests("limits", "4xx"), |v| v >= 1.0);
 
-    // One instance, no queue: a request while the instance sleeps is turned away.
+    // One instance: a request while the instance sleeps waits its queue_timeout, then is
+    // turned away. (A queue of one, not none: a request right after another may find the
+    // instance not yet given back.)
     let addr = server.addr;
-    let slow = std::thread::spawn(move || get(addr, "limits.test", "/sleep?s=3"));
+    let slow = std::thread::spawn(move || get(addr, "limits.test", "/sleep?s=6"));
     server.wait_for_log("limits: sleep started");
     let turned_away = server.get("limits.test", "/count");
     assert_eq!(turned_away.status, 503, "{}", turned_away.text());
