@@ -446,3 +446,33 @@ fn access_log_reopens_its_files_on_reload() {
     let old = std::fs::read_to_string(&rotated).unwrap();
     assert!(!old.contains("/three"), "{old}");
 }
+
+#[test]
+fn access_log_guest_output_lines_carry_the_request_id() {
+    let layout = Layout::new();
+    layout.write(
+        "sites/printer/site.toml",
+        "server_names = [\"printer.test\"]\n\n[app]\nmodule = \"app\"\n",
+    );
+    layout.write(
+        "sites/printer/app.py",
+        "import sys\n\n\
+         def application(environ, start_response):\n    \
+             print('to stdout', environ['PATH_INFO'], flush=True)\n    \
+             print('to stderr', environ['PATH_INFO'], file=sys.stderr)\n    \
+             start_response('200 OK', [('Content-Type', 'text/plain')])\n    \
+             return [b'printed\\n']\n",
+    );
+    let config = layout.write("wsgi-wasm.toml", "[log]\naccess = \"access.log\"\n");
+    let log = layout.path("access.log");
+    let server = layout.serve_with(&["--config".as_ref(), config.as_os_str()]);
+    let response = get(&server, "printer.test", "/out", "");
+    assert_eq!(response.status, 200, "{}", server.log());
+    let line = line_of(&server, &log, "GET /out HTTP/1.1");
+    for stream in ["stdout", "stderr"] {
+        let event = tagged_event(&server, "printer", |e| {
+            e.contains(&format!("to {stream} /out")) && e.contains(&format!("stream=\"{stream}\""))
+        });
+        assert_eq!(request_id(&event), Some(line.request_id), "{event}");
+    }
+}

@@ -278,12 +278,21 @@ impl tokio::io::AsyncWrite for LineLogger {
         Poll::Ready(Ok(buf.len()))
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        self.emit();
+    /// WASI flushes after every write (CPython's stderr writes each piece of a `print`
+    /// separately), so a flush keeps a partial line: it is logged whole at its newline.
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Poll::Ready(Ok(()))
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        self.poll_flush(cx)
+    fn poll_shutdown(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.emit();
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for LineLogger {
+    /// A last line without its newline is logged when the stream goes (with its instance).
+    fn drop(&mut self) {
+        self.emit();
     }
 }
