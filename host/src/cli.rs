@@ -36,6 +36,20 @@ enum Command {
     Check(ConfigArgs),
     /// Build every stale site and report; exits non-zero if any site fails.
     Build(ConfigArgs),
+    /// Ask the running server to reread its configuration and every site.toml (as SIGHUP
+    /// does) and print what changed; exits non-zero if the server rejected it.
+    Reload(ReloadArgs),
+}
+
+#[derive(Debug, Args)]
+struct ReloadArgs {
+    /// The server's admin listener (default: `admin` in the config file, else
+    /// 127.0.0.1:9180).
+    #[arg(long, value_name = "ADDR")]
+    admin: Option<SocketAddr>,
+    /// The server config file, to find its admin address (default: `./wsgi-wasm.toml`).
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Args)]
@@ -109,6 +123,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Check(args) => check(&args),
         Command::Build(args) => build(args).await,
+        Command::Reload(args) => reload_command(args).await,
     }
 }
 
@@ -166,7 +181,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let mut running = Vec::new();
     if let Some(listener) = admin {
         println!("Admin on http://{}/", listener.local_addr()?);
-        let serving = crate::admin::serve(listener, app.clone(), reload.clone(), shutdown.signalled());
+        let serving =
+            crate::admin::serve(listener, app.clone(), reload.clone(), shutdown.signalled());
         tokio::spawn(serving);
     }
     for listener in listeners {
@@ -213,6 +229,18 @@ async fn reload_on_hangup(mut hangups: tokio::signal::unix::Signal, reload: relo
     while hangups.recv().await.is_some() {
         let _ = reload.reload("SIGHUP").await;
     }
+}
+
+async fn reload_command(args: ReloadArgs) -> Result<()> {
+    let admin = match args.admin {
+        Some(admin) => admin,
+        None => config::load_server(args.config.as_deref())?
+            .admin
+            .context("the server config turns the admin listener off (`admin = \"off\"`): send the server SIGHUP instead")?,
+    };
+    let summary = crate::remote::reload(admin).await?;
+    println!("{summary}");
+    Ok(())
 }
 
 fn check(args: &ConfigArgs) -> Result<()> {

@@ -22,6 +22,7 @@ mod metrics;
 mod observe;
 mod pages;
 mod reload;
+mod remote;
 mod request;
 mod router;
 mod runtime;

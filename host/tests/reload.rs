@@ -37,6 +37,12 @@ fn write_version(site: &Path, version: u32) {
     std::fs::rename(&temp, site.join("app.py")).unwrap();
 }
 
+/// `wsgi-wasm reload --admin <the server's admin listener>`.
+fn reload_command(server: &Server) -> common::Finished {
+    let admin = server.admin.expect("the admin listener").to_string();
+    common::run_cli(&["reload".as_ref(), "--admin".as_ref(), admin.as_ref()])
+}
+
 fn hangup(server: &Server) {
     let sent = unsafe { libc::kill(server.pid() as libc::pid_t, libc::SIGHUP) };
     assert_eq!(sent, 0, "SIGHUP sent");
@@ -272,16 +278,24 @@ fn reload_broken_site_toml_is_rejected_whole() {
     let uno = server.exchange(b"GET / HTTP/1.1\r\nHost: uno.test\r\nConnection: close\r\n\r\n");
     assert!(uno.is_empty(), "uno.test is not served yet");
 
-    // Fixed: the next SIGHUP applies both.
+    // `wsgi-wasm reload` gets the same answer, and says so with its exit status.
+    let out = reload_command(&server);
+    assert_eq!(out.code, Some(1), "{}", out.all());
+    assert!(
+        out.all().contains("rejected") && out.all().contains("colour"),
+        "{}",
+        out.all()
+    );
+
+    // Fixed: the next reload applies both, and the command prints what changed.
     std::fs::write(
         sites.join("two/site.toml"),
         "server_names = [\"two.test\"]\n[static]\nroot = \"public\"\n",
     )
     .unwrap();
-    hangup(&server);
-    eventually(&server, "the reload", || {
-        count(&server, "configuration reloaded") > 0
-    });
+    let out = reload_command(&server);
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    assert!(out.stdout.contains("changed: one; 1 unchanged"), "{}", out.all());
     assert_eq!(server.get("uno.test", "/").text(), "site one\n");
     assert_eq!(server.get("two.test", "/").text(), "site two\n");
 }
