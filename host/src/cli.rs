@@ -137,9 +137,18 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     let access_log = crate::access_log::AccessLog::open(&server.log)?;
     let engine = create_engine()?;
-    let loaded = {
+    // From here SIGTERM/SIGINT stop the server cleanly, even during the first builds.
+    let shutdown = Shutdown::install()?;
+    let loading = {
         let (engine, server) = (engine.clone(), server.clone());
-        tokio::task::spawn_blocking(move || sites::load_all(&server, &engine)).await??
+        tokio::task::spawn_blocking(move || sites::load_all(&server, &engine))
+    };
+    let loaded = tokio::select! {
+        loaded = loading => loaded??,
+        () = shutdown.signalled() => {
+            tracing::info!("stopped before serving: the builds under way end with the server");
+            return Ok(());
+        }
     };
     if loaded.sites.is_empty() {
         anyhow::bail!("no site could be served from `{}`", server.sites.display());
@@ -159,7 +168,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
         server: server.clone(),
         catalog,
         metrics,
-        after_reload: vec![Box::new(move || access_log.reopen())],
+        after_reload: vec![Box::new({
+            let access_log = access_log.clone();
+            move || access_log.reopen()
+        })],
     };
     let reload = reloader.start()?;
     // Registered before the first `Serving` line: from then on a SIGHUP reloads, never kills.
@@ -173,7 +185,6 @@ async fn serve(args: ServeArgs) -> Result<()> {
             .with_context(|| format!("cannot listen on `{address}`"))?;
         listeners.push(listener);
     }
-    let shutdown = Shutdown::install()?;
     let admin = match server.admin {
         Some(address) => Some(crate::admin::bind(address).await?),
         None => None,
@@ -198,6 +209,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     // Listeners closed; the connections they accepted finish, up to shutdown_timeout.
     shutdown.finish(app.front().shutdown_timeout).await;
+    // The last requests' access log lines are written before the process exits.
+    access_log.flush(std::time::Duration::from_secs(5));
     tracing::info!("stopped");
     Ok(())
 }

@@ -199,7 +199,7 @@ pub fn build(
     std::fs::create_dir_all(&no_venv).context("cannot create the build folder")?;
     let component = work.join("component.wasm");
     let mut command = Command::new(&toolchain.componentize_py);
-    command
+    super::dies_with_server(&mut command)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", &work)
@@ -276,7 +276,7 @@ fn vendor(
     target: &Path,
     toolchain: &Toolchain,
 ) -> Result<Vec<NativeFile>, BuildError> {
-    let output = Command::new(&toolchain.python)
+    let output = super::dies_with_server(&mut Command::new(&toolchain.python))
         .args([
             "-m",
             "pip",
