@@ -85,6 +85,8 @@ enum Message {
     Entry(Box<Entry>),
     /// Nothing to write: look at the reopen flag.
     Wake,
+    /// Flush, then answer: every line queued before is written.
+    Flush(mpsc::Sender<()>),
 }
 
 impl AccessLog {
@@ -189,6 +191,31 @@ impl AccessLog {
     }
 }
 
+impl AccessLog {
+    /// Waits at most `within` until every line queued before the call is written and
+    /// flushed; for the end of `serve`, so the last requests' lines are not lost at exit.
+    /// Blocks the calling thread.
+    pub fn flush(&self, within: Duration) {
+        let Some(sender) = self.shared.as_ref().and_then(|s| s.sender.as_ref()) else {
+            return;
+        };
+        let deadline = Instant::now() + within;
+        let (done, flushed) = mpsc::channel();
+        let mut message = Message::Flush(done);
+        loop {
+            match sender.try_send(message) {
+                Ok(()) => break,
+                Err(TrySendError::Full(back)) if Instant::now() < deadline => {
+                    message = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(_) => return,
+            }
+        }
+        let _ = flushed.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+    }
+}
+
 impl Drop for Shared {
     /// The last handle is gone: the writer writes what is queued, flushes and ends.
     fn drop(&mut self) {
@@ -283,8 +310,13 @@ impl Writer {
                 }
                 Err(TryRecvError::Disconnected) => break,
             };
-            if let Message::Entry(entry) = message {
-                self.write(&entry);
+            match message {
+                Message::Entry(entry) => self.write(&entry),
+                Message::Wake => {}
+                Message::Flush(done) => {
+                    self.flush();
+                    let _ = done.send(());
+                }
             }
             if self.reopen.swap(false, Ordering::Acquire) {
                 self.reopen_all();

@@ -476,3 +476,38 @@ fn access_log_guest_output_lines_carry_the_request_id() {
         assert_eq!(request_id(&event), Some(line.request_id), "{event}");
     }
 }
+
+#[test]
+fn access_log_has_the_lines_of_requests_that_end_during_shutdown() {
+    let (mut server, root) = serve_logged("access = \"access.log\"\n");
+    // A response still streaming when SIGTERM comes: it finishes during the shutdown,
+    // moments before the process exits.
+    let mut stream = server.connect();
+    stream
+        .write_all(b"GET /slow-stream HTTP/1.1\r\nHost: echo.test\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut reader = BufReader::new(stream);
+    let head = Response::read_head(&mut reader);
+    assert_eq!(head.status, 200);
+    let first = common::read_chunk(&mut reader).expect("the first chunk");
+    assert_eq!(first, b"first\n");
+    server.signal(libc::SIGTERM);
+    let mut rest = Vec::new();
+    while let Some(chunk) = common::read_chunk(&mut reader) {
+        rest.extend_from_slice(&chunk);
+    }
+    assert_eq!(rest, b"last\n");
+    let status = server.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "{status:?}\n{}", server.log());
+    // The process is gone: its lines are in the file now or never.
+    let text = std::fs::read_to_string(root.join("access.log")).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("\"GET /slow-stream HTTP/1.1\""))
+        .unwrap_or_else(|| panic!("no line for /slow-stream:\n{text}"));
+    let line = Combined::parse(line);
+    assert_eq!(
+        (line.status, line.bytes),
+        (200, "first\nlast\n".len() as u64)
+    );
+}
