@@ -7,8 +7,11 @@
 //! → the Python bridge in `guest-python/`. Sites are made ready by `config` (wsgi-wasm.toml,
 //! site.toml) and `build` (componentize-py, cached by content hash) through `sites`;
 //! `cli` is the command line, `pages` the fixed error pages, `body` the response body type.
-//! Beside the request path, `admin` is the admin listener (health, `metrics`, the
-//! `status_page`, reloads).
+//! Every request routes through the `catalog` (the sites served now, swapped whole) and ends
+//! in `observe` (the access log, `access_log`, and the `metrics`). Beside the request path:
+//! `reload` (the reloader thread: SIGHUP, `watch` for code changes, rebuilds and swaps),
+//! `shutdown` (SIGTERM/SIGINT, draining connections), `admin` (the admin listener: health,
+//! metrics, the `status_page`, reloads) and `remote` (`wsgi-wasm reload`).
 
 mod access_log;
 mod admin;
