@@ -288,7 +288,7 @@ fn row(page: &mut String, site: &SiteStatus) {
         .filter(|(_, count)| *count > 0)
         .map(|(kind, count)| format!("{} {count}", kind.label()))
         .collect();
-    let _ = write!(
+    let _ = writeln!(
         page,
         "<tr class=\"site\" data-site=\"{name}\" data-state=\"{state}\">\
          <td class=\"name\">{name}</td><td class=\"names\">{names}</td>\
@@ -300,7 +300,7 @@ fn row(page: &mut String, site: &SiteStatus) {
          <td data-field=\"limits\">{limits}</td>\
          <td class=\"num\" data-field=\"instances\">{instances}</td>\
          <td class=\"num\" data-field=\"memory\">{memory}</td>\
-         <td class=\"build\" data-field=\"build\">{build}</td></tr>\n",
+         <td class=\"build\" data-field=\"build\">{build}</td></tr>",
         state = site.state,
         names = if names.is_empty() {
             "—".into()
