@@ -239,7 +239,7 @@ def install_natively(wanted: dict[str, str]) -> dict[str, dict]:
 def wsgi_wasm_server(args, work: Path, log_dir: Path, tag: str) -> Server:
     return Server(
         name="wsgi-wasm",
-        argv=[args.wsgi_wasm_bin, "serve", "--listen", "127.0.0.1:0",
+        argv=[args.wsgi_wasm_bin, "serve", "--admin", "off", "--listen", "127.0.0.1:0",
               "--sites", str(work / "wasm-sites"), "--state", str(args.state)],
         log_path=log_dir / f"wsgi-wasm-{tag}.log",
         stdout_path=log_dir / f"wsgi-wasm-{tag}.stdout",

@@ -271,7 +271,7 @@ def wsgi_wasm_server(args, log_dir: Path, tag: str) -> Server:
     return Server(
         name="wsgi-wasm",
         argv=[
-            args.wsgi_wasm_bin, "serve",
+            args.wsgi_wasm_bin, "serve", "--admin", "off",
             "--listen", "127.0.0.1:0",
             "--sites", str(args.sites),
             "--state", str(args.state),

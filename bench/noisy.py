@@ -225,7 +225,7 @@ def run_layout(args, layout: str, sites: Path, log_dir: Path, expect, lua_measur
     args.client_cpu = client_cpu  # hello.measure runs wrk on args.client_cpu
     server = Server(
         name=f"wsgi-wasm ({layout})",
-        argv=[args.wsgi_wasm_bin, "serve", "--listen", "127.0.0.1:0",
+        argv=[args.wsgi_wasm_bin, "serve", "--admin", "off", "--listen", "127.0.0.1:0",
               "--sites", str(sites), "--state", str(args.state)],
         log_path=log_dir / f"wsgi-wasm-{layout}.log",
         stdout_path=log_dir / f"wsgi-wasm-{layout}.stdout",

@@ -92,7 +92,7 @@ def wsgi_wasm_server(args, work: Path, log_dir: Path) -> Server:
     return Server(
         name="wsgi-wasm",
         argv=[
-            args.wsgi_wasm_bin, "serve",
+            args.wsgi_wasm_bin, "serve", "--admin", "off",
             "--listen", "127.0.0.1:0",
             "--sites", str(work / "sites"),
             "--state", str(args.state),

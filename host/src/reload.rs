@@ -88,6 +88,9 @@ pub struct Reloader {
 /// Records the outcome of the start-up load in the catalog's reports and the metrics.
 pub fn record_loaded(catalog: &Catalog, metrics: &Metrics, loaded: &Loaded) {
     let now = SystemTime::now();
+    for (site, names) in &loaded.server_names {
+        catalog.report(site, |report| report.server_names = names.clone());
+    }
     for site in &loaded.sites {
         catalog.report(&site.config.name, |report| {
             report.serving = Some((site.fingerprint.build.clone().unwrap_or_default(), now));
@@ -325,8 +328,10 @@ impl Reloader {
     fn bring_up(&mut self, site: Site) -> Option<Arc<LiveSite>> {
         let name = site.name.clone();
         let started = Instant::now();
-        self.catalog
-            .report(&name, |report| report.building = Some(SystemTime::now()));
+        self.catalog.report(&name, |report| {
+            report.building = Some(SystemTime::now());
+            report.server_names = site.server_names.clone();
+        });
         let outcome = self.builder.bring_up(site, None);
         let elapsed = started.elapsed();
         self.metrics.observe_build(&name, elapsed, outcome.is_ok());

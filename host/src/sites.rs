@@ -59,6 +59,8 @@ pub struct Loaded {
     pub failures: Vec<(String, String)>,
     /// How long each site took to come up (or to fail), by site.
     pub timings: Vec<(String, Duration, bool)>,
+    /// The host names of every site with a valid configuration, served or not.
+    pub server_names: Vec<(String, Vec<String>)>,
 }
 
 /// Brings sites up one after another, sharing the guest toolchain between them.
@@ -191,6 +193,10 @@ pub fn load_all(server: &ServerConfig, engine: &Engine) -> Result<Loaded> {
     let progress = MultiProgress::new();
     let mut sites = Vec::new();
     let mut timings = Vec::new();
+    let server_names = configs
+        .iter()
+        .map(|site| (site.name.clone(), site.server_names.clone()))
+        .collect();
     for site in configs {
         let bar = progress.add(spinner(&site.name));
         let started = Instant::now();
@@ -216,6 +222,7 @@ pub fn load_all(server: &ServerConfig, engine: &Engine) -> Result<Loaded> {
         sites,
         failures,
         timings,
+        server_names,
     })
 }
 
