@@ -50,7 +50,6 @@ from hello import (
     measure,
     median,
     peer_ratios,
-    run_wrk,
     summarize,
     table_row,
     timed_start,
@@ -292,7 +291,8 @@ def warm_starts(args, name: str, page: Page, site: Site, make) -> dict:
 # --------------------------------------------------------------------------
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The options (from `argv`, else the command line); bench/suite.py passes its own."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     hello.add_run_args(p, "measured rounds per page and server, the server order rotating")
@@ -301,14 +301,20 @@ def parse_args() -> argparse.Namespace:
                    help=f"comma-separated subset of {sorted(PAGES)} [BENCH_PAGES]")
     p.add_argument("--sites", type=Path, default=REPO / "sites",
                    help="the folder holding the sites of the pages (copied before the run)")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     args.pages = hello.subset(p, "--pages", args.pages, PAGES)
     hello.check_peer_args(p, args)
     return args
 
 
 def main() -> int:
-    args = parse_args()
+    bench(parse_args())
+    return 0
+
+
+def bench(args) -> dict:
+    """The whole benchmark: starts, runs, writes the JSON, prints the table; returns the
+    report (its path under "results_file")."""
     hello.check_tools(args, "frameworks.sh")
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     work = (args.state / "frameworks" / stamp).resolve()
@@ -389,11 +395,15 @@ def main() -> int:
             wait_page(server, page, sites[page.site], 60)
             log(f"{server_name}: answers {name} {page.path} (Host: {sites[page.site].host}) right")
 
-    if args.warmup not in ("0", "0s"):
-        for name, by_server in targets.items():
-            for server_name, server in by_server.items():
-                log(f"{server_name}: warm-up wrk run on {name} ({args.warmup})")
-                run_wrk(args, at(server, pages[name]), args.warmup, luas[name])
+    # The warm-up runs check every response (a 200 with the page's marker) before timing.
+    check_for = args.warmup if args.warmup not in ("0", "0s") else "1s"
+    for name, by_server in targets.items():
+        verify = log_dir / f"verify-{name}.lua"
+        verify.write_text(hello.verify_lua(None, sites[pages[name].site].host, pages[name].marker))
+        for server_name, server in by_server.items():
+            log(f"{server_name}: warm-up and check wrk run on {name} ({check_for})")
+            hello.verify_responses(args, at(server, pages[name]), verify, args.client_cpu,
+                                   check_for, name)
 
     rounds = {name: {s: [] for s in by_server} for name, by_server in targets.items()}
     for r in range(args.rounds):
@@ -416,7 +426,7 @@ def main() -> int:
     for name in rounds:
         ratios[name], per_round[name] = peer_ratios(summary[name], rounds[name])
 
-    out = hello.save_report(args, "frameworks", stamp, {
+    report = {
         "config": {
             **hello.run_config(args),
             "warm_starts": args.warm_starts,
@@ -432,11 +442,13 @@ def main() -> int:
                      "packages": packages},
         **hello.measured(rounds, summary, ratios, per_round),
         "start_to_first_response": startup,
-    })
+    }
+    out = hello.save_report(args, "frameworks", stamp, report)
     shutil.rmtree(work, ignore_errors=True)
     print_table(args, sites, rounds, summary, ratios, per_round, startup)
     print(f"\nraw numbers: {out}")
-    return 0
+    report["results_file"] = str(out)
+    return report
 
 
 def git_dirty() -> list[str]:

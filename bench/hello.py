@@ -54,6 +54,54 @@ end
 """
 
 
+# The check runs before timing: wrk's response() hook looks at every response's status and
+# body, counted per wrk thread (the hook costs wrk some speed, so the measured runs do
+# without it). verify_lua() puts the expected body (and a Host header) in front of it.
+VERIFY_LUA = r"""
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) ok = 0; bad_status = 0; bad_body = 0; last_bad = 0 end
+function response(status, headers, body)
+  if status ~= 200 then bad_status = bad_status + 1; last_bad = status
+  elseif EXPECTED and body ~= EXPECTED then bad_body = bad_body + 1
+  elseif MARKER and not string.find(body, MARKER, 1, true) then bad_body = bad_body + 1
+  else ok = ok + 1 end
+end
+function done(summary, latency, requests)
+  local ok_, status_, body_, last_ = 0, 0, 0, 0
+  for _, t in ipairs(threads) do
+    ok_ = ok_ + t:get("ok"); status_ = status_ + t:get("bad_status")
+    body_ = body_ + t:get("bad_body")
+    if t:get("last_bad") ~= 0 then last_ = t:get("last_bad") end
+  end
+  local e = summary.errors
+  io.write(string.format(
+    '\nVERIFY_JSON {"requests": %d, "ok": %d, "bad_status": %d, "last_bad_status": %d, ' ..
+    '"bad_body": %d, "connect": %d, "read": %d, "write": %d, "timeout": %d}\n',
+    summary.requests, ok_, status_, last_, body_, e.connect, e.read, e.write, e.timeout))
+end
+"""
+
+
+def lua_bytes(data: bytes) -> str:
+    """`data` as a Lua string literal (decimal escapes: any byte, any Lua version)."""
+    return '"' + "".join(f"\\{b}" for b in data) + '"'
+
+
+def host_lua(host: str | None) -> str:
+    """The wrk Lua line that sends `Host: host` with every request (nothing for None)."""
+    return f"wrk.headers[\"Host\"] = {lua_bytes(host.encode())}\n" if host else ""
+
+
+def verify_lua(expected: bytes | None, host: str | None = None, marker: bytes | None = None) -> str:
+    """A wrk script that checks every response is a 200 whose body is exactly `expected`
+    (when given) and holds `marker` (when given)."""
+    return (host_lua(host)
+            + (f"EXPECTED = {lua_bytes(expected)}\n" if expected is not None else "")
+            + (f"MARKER = {lua_bytes(marker)}\n" if marker is not None else "")
+            + VERIFY_LUA)
+
+
 class BenchError(Exception):
     """A failure that ends the run with a clear message (no traceback)."""
 
@@ -402,6 +450,29 @@ def run_wrk(args, server: Server, duration: str, lua: Path) -> dict:
     return stats
 
 
+def verify_responses(args, server: Server, lua: Path, client_cpu: str, duration: str,
+                     what: str) -> dict:
+    """An unmeasured wrk run (`args.wrk_threads`, `args.connections`) with a verify_lua()
+    script: fails unless every response was a 200 with the expected body and wrk saw no
+    socket error. Returns wrk's counts."""
+    argv = ["taskset", "-c", client_cpu, "wrk", f"-t{args.wrk_threads}", f"-c{args.connections}",
+            f"-d{duration}", "--timeout", "5s", "-s", str(lua), server.url]
+    result = subprocess.run(argv, capture_output=True, text=True,
+                            timeout=parse_seconds(duration) + 60)
+    match = re.search(r"^VERIFY_JSON (\{.*\})$", result.stdout, re.M)
+    if result.returncode != 0 or not match:
+        raise server.fail(f"wrk check ({what}) failed (exit {result.returncode}):\n"
+                          f"{result.stdout}\n{result.stderr}")
+    stats = json.loads(match.group(1))
+    bad = {k: stats[k] for k in ("bad_status", "bad_body", "connect", "read", "write", "timeout")
+           if stats[k]}
+    if bad or stats["ok"] == 0 or stats["ok"] != stats["requests"]:
+        raise server.fail(f"check ({what}): not every response was a 200 with the "
+                          f"expected body: {stats}")
+    log(f"{server.name} check ({what}): all {stats['ok']} responses were 200 with the expected body")
+    return stats
+
+
 def parse_seconds(duration: str) -> float:
     match = re.fullmatch(r"(\d+(?:\.\d+)?)([smh]?)", duration)
     if not match:
@@ -532,7 +603,8 @@ PEERS = ("wsgi-wasm", "granian", "gunicorn")
 def add_peer_args(p: argparse.ArgumentParser) -> None:
     """The options of the benchmarks that run wsgi-wasm beside gunicorn and Granian."""
     p.add_argument("--warmup", default=env_default("BENCH_WARMUP", "2s"),
-                   help="unmeasured wrk run per server before the rounds (0 = none) [BENCH_WARMUP]")
+                   help="unmeasured wrk run per server before the rounds, which checks every "
+                        "response (0 = a 1 s check only) [BENCH_WARMUP]")
     p.add_argument("--warm-starts", type=int, default=env_default("BENCH_WARM_STARTS", 3),
                    help="warm starts to time (0 = skip) [BENCH_WARM_STARTS]")
     p.add_argument("--servers", default=env_default("BENCH_SERVERS", ",".join(PEERS)),
@@ -719,10 +791,13 @@ def main() -> int:
         servers[name] = server
         log(f"{name}: answers 200 with the expected body at {server.url}")
 
-    if args.warmup not in ("0", "0s"):
-        for name, server in servers.items():
-            log(f"{name}: warm-up wrk run ({args.warmup})")
-            run_wrk(args, server, args.warmup, lua)
+    # The warm-up runs check every response (a 200 with the expected body) before timing.
+    verify = log_dir / "verify.lua"
+    verify.write_text(verify_lua(expect[1]))
+    for name, server in servers.items():
+        check_for = args.warmup if args.warmup not in ("0", "0s") else "1s"
+        log(f"{name}: warm-up and check wrk run ({check_for})")
+        verify_responses(args, server, verify, args.client_cpu, check_for, "hello")
 
     rounds: dict[str, list[dict]] = {name: [] for name in servers}
     names = list(servers)

@@ -44,7 +44,6 @@ from hello import (
     log,
     measure,
     median,
-    parse_seconds,
 )
 
 HOST_A = "noisy.test"
@@ -70,33 +69,6 @@ callable = "application"
 # The measured runs: hello.py's summary hook (any socket error or 4xx/5xx fails the run),
 # with B's Host header.
 MEASURE_LUA = f'wrk.headers["Host"] = "{HOST_B}"\n' + WRK_LUA
-
-# The check runs before timing: every response's status and body, counted per wrk thread
-# (the response() hook costs wrk some speed, so the measured runs do without it).
-VERIFY_LUA = f"""
-wrk.headers["Host"] = "{HOST_B}"
-local threads = {{}}
-function setup(thread) table.insert(threads, thread) end
-function init(args) ok = 0; bad_status = 0; bad_body = 0; last_bad = 0 end
-function response(status, headers, body)
-  if status ~= 200 then bad_status = bad_status + 1; last_bad = status
-  elseif body ~= EXPECTED then bad_body = bad_body + 1
-  else ok = ok + 1 end
-end
-function done(summary, latency, requests)
-  local ok_, status_, body_, last_ = 0, 0, 0, 0
-  for _, t in ipairs(threads) do
-    ok_ = ok_ + t:get("ok"); status_ = status_ + t:get("bad_status")
-    body_ = body_ + t:get("bad_body")
-    if t:get("last_bad") ~= 0 then last_ = t:get("last_bad") end
-  end
-  local e = summary.errors
-  io.write(string.format(
-    '\\nVERIFY_JSON {{"requests": %d, "ok": %d, "bad_status": %d, "last_bad_status": %d, ' ..
-    '"bad_body": %d, "connect": %d, "read": %d, "write": %d, "timeout": %d}}\\n',
-    summary.requests, ok_, status_, last_, body_, e.connect, e.read, e.write, e.timeout))
-end
-"""
 
 
 # --------------------------------------------------------------------------
@@ -184,22 +156,7 @@ def check_site_a(server: Server) -> None:
 
 def verify_b(args, server: Server, lua: Path, client_cpu: str, what: str) -> dict:
     """An unmeasured wrk run on B that checks every response: 200 and the hello body."""
-    argv = ["taskset", "-c", client_cpu, "wrk", f"-t{args.wrk_threads}", f"-c{args.connections}",
-            f"-d{args.verify}", "--timeout", "5s", "-s", str(lua), server.url]
-    result = subprocess.run(argv, capture_output=True, text=True,
-                            timeout=parse_seconds(args.verify) + 60)
-    match = re.search(r"^VERIFY_JSON (\{.*\})$", result.stdout, re.M)
-    if result.returncode != 0 or not match:
-        raise server.fail(f"wrk check of B failed (exit {result.returncode}):\n"
-                          f"{result.stdout}\n{result.stderr}")
-    stats = json.loads(match.group(1))
-    bad = {k: stats[k] for k in ("bad_status", "bad_body", "connect", "read", "write", "timeout")
-           if stats[k]}
-    if bad or stats["ok"] == 0 or stats["ok"] != stats["requests"]:
-        raise server.fail(f"site B check ({what}): not every response was a 200 with the "
-                          f"expected body: {stats}")
-    log(f"B check ({what}): all {stats['ok']} responses were 200 with the expected body")
-    return stats
+    return hello.verify_responses(args, server, lua, client_cpu, args.verify, f"site B, {what}")
 
 
 def quiesce(args, server: Server) -> float:
@@ -418,7 +375,7 @@ def main() -> int:
     lua_measure = log_dir / "measure.lua"
     lua_measure.write_text(MEASURE_LUA)
     lua_verify = log_dir / "verify.lua"
-    lua_verify.write_text(f"EXPECTED = {json.dumps(expect[1].decode())}\n" + VERIFY_LUA)
+    lua_verify.write_text(hello.verify_lua(expect[1], HOST_B))
     log(f"sites in {sites}; logs in {log_dir}")
 
     layouts = {name: run_layout(args, name, sites, log_dir, expect, lua_measure, lua_verify)

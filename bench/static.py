@@ -35,7 +35,6 @@ from hello import (
     log,
     measure,
     median,
-    run_wrk,
 )
 
 INDEX = b"wsgi-wasm static benchmark\n"
@@ -131,12 +130,14 @@ def versions(args) -> dict:
     return {**hello.base_versions(args), "nginx": hello.first_line([args.nginx, "-v"])}
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The options (from `argv`, else the command line); bench/suite.py passes its own."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     hello.add_run_args(p, "measured rounds per server and file")
     p.add_argument("--warmup", default=env_default("BENCH_WARMUP", "2s"),
-                   help="unmeasured wrk run per server and file (0 = none) [BENCH_WARMUP]")
+                   help="unmeasured wrk run per server and file that checks every response "
+                        "(0 = a 1 s check only) [BENCH_WARMUP]")
     p.add_argument("--files", default=env_default("BENCH_FILES", ",".join(FILES)),
                    help=f"comma-separated subset of {sorted(FILES)} [BENCH_FILES]")
     p.add_argument("--server-cpu", default=env_default("BENCH_SERVER_CPU", "0"),
@@ -147,7 +148,7 @@ def parse_args() -> argparse.Namespace:
                    help="the nginx binary [NGINX_BIN]")
     p.add_argument("--state", type=Path, default=BENCH_DIR / ".state",
                    help="wsgi-wasm state folder; the files and logs go below it too")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     args.files = [f.strip() for f in args.files.split(",") if f.strip()]
     if not args.files or set(args.files) - set(FILES):
         p.error(f"--files must be a subset of {sorted(FILES)}")
@@ -156,7 +157,13 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> int:
-    args = parse_args()
+    bench(parse_args())
+    return 0
+
+
+def bench(args) -> dict:
+    """The whole benchmark: checks, runs, writes the JSON, prints the table; returns the
+    report (its path under "results_file")."""
     for tool in ("taskset", "wrk", "curl"):
         if not shutil.which(tool):
             raise BenchError(f"`{tool}` is not installed (bench/static.sh installs wrk)")
@@ -188,11 +195,15 @@ def main() -> int:
             curl_check(at(server, f"{file}.bin"), (200, file_bytes(FILES[file])))
         log(f"{name}: serves the index and the files at {at(server, '').url}")
 
-    if args.warmup not in ("0", "0s"):
-        for name, server in servers.items():
-            for file in args.files:
-                log(f"{name}: warm-up wrk run on {file}.bin ({args.warmup})")
-                run_wrk(args, at(server, f"{file}.bin"), args.warmup, lua)
+    # The warm-up runs check every response (a 200 with exactly the file) before timing.
+    check_for = args.warmup if args.warmup not in ("0", "0s") else "1s"
+    for file in args.files:
+        (log_dir / f"verify-{file}.lua").write_text(hello.verify_lua(file_bytes(FILES[file])))
+    for name, server in servers.items():
+        for file in args.files:
+            log(f"{name}: warm-up and check wrk run on {file}.bin ({check_for})")
+            hello.verify_responses(args, at(server, f"{file}.bin"), log_dir / f"verify-{file}.lua",
+                                   args.client_cpu, check_for, f"{file}.bin")
 
     names = list(servers)
     rounds: dict[str, dict[str, list[dict]]] = {f: {n: [] for n in names} for f in args.files}
@@ -267,7 +278,8 @@ def main() -> int:
         spread = ", ".join(f"{r:.2f}" for r in per_round[file])
         print(f"wsgi-wasm/nginx {file} (req per server cpu-s) {ratio:6.2f}x{target}  rounds: {spread}")
     print(f"\nraw numbers: {out}")
-    return 0
+    report["results_file"] = str(out)
+    return report
 
 
 if __name__ == "__main__":
