@@ -60,3 +60,15 @@ PY
     fi
     export VENV
 }
+
+# Exports NGINX_BIN: $NGINX_BIN, nginx on PATH, /usr/sbin/nginx, or nginx-light installed.
+# (The package starts a system nginx on port 80; the benchmarks run their own.)
+need_nginx() {
+    NGINX_BIN="${NGINX_BIN:-$(command -v nginx || true)}"
+    [ -z "$NGINX_BIN" ] && [ -x /usr/sbin/nginx ] && NGINX_BIN=/usr/sbin/nginx
+    if [ -z "$NGINX_BIN" ]; then
+        install nginx-light
+        NGINX_BIN=/usr/sbin/nginx
+    fi
+    export NGINX_BIN
+}

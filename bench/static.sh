@@ -15,14 +15,7 @@ set -euo pipefail
 NAME=static.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_tools
-NGINX_BIN="${NGINX_BIN:-$(command -v nginx || true)}"
-[ -z "$NGINX_BIN" ] && [ -x /usr/sbin/nginx ] && NGINX_BIN=/usr/sbin/nginx
-if [ -z "$NGINX_BIN" ]; then
-    install nginx-light
-    NGINX_BIN=/usr/sbin/nginx
-fi
-export NGINX_BIN
-# The package starts a system nginx on port 80; the benchmark runs its own.
+need_nginx
 
 need_wsgi_wasm
 

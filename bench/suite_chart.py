@@ -1,0 +1,111 @@
+"""The chart of bench/suite.py: one panel per group of figures, each bar a ratio of
+wsgi-wasm's figure over a peer's (log scale), a line at 1.0 and the issue's targets.
+
+    python bench/suite_chart.py bench/results/suite.json [out.png]   # redraw from a JSON
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+GROUPS = [  # (group, panel title)
+    ("dynamic-hello", "Hello world: requests per server CPU-second"),
+    ("dynamic-10k", "10 KiB response: requests per server CPU-second"),
+    ("latency", "Latency at a fixed request rate"),
+    ("static", "Static files vs nginx: requests per server CPU-second"),
+    ("frameworks", "Flask and Django pages: requests per server CPU-second"),
+    ("memory-sites", "Memory (PSS) with N configured sites"),
+    ("memory-instances", "Memory (PSS) with N requests in flight"),
+    ("startup", "Cold start: time to the first response"),
+]
+
+
+def short(figure: dict) -> str:
+    """A bar's label: what is compared, without the panel's own words."""
+    name = figure["name"]
+    for prefix in ("hello world: ", "10 KiB response: ", "hello world at ", "static "):
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+    name = name.replace(" req/s, ", " req/s ").replace("wsgi-wasm (fresh instance)", "wasm fresh")
+    name = name.replace(": wsgi-wasm vs gunicorn per app site", " vs gunicorn")
+    return name if len(name) <= 64 else name[:61] + "..."
+
+
+def draw(suite: dict, out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = [(g, t) for g, t in GROUPS if any(f["group"] == g for f in suite["figures"])]
+    if not groups:
+        groups = [("none", "no figures")]
+    cols = 2
+    rows = (len(groups) + cols - 1) // cols
+    heights = []
+    for g, _ in groups:
+        heights.append(max(2, len([f for f in suite["figures"] if f["group"] == g])))
+    row_heights = [max(heights[i:i + cols]) for i in range(0, len(heights), cols)]
+    fig, axes = plt.subplots(rows, cols, figsize=(17, 1.6 + 0.34 * sum(row_heights) + 1.3 * rows),
+                             gridspec_kw={"height_ratios": row_heights}, squeeze=False)
+    for ax in axes.flat[len(groups):]:
+        ax.axis("off")
+    for ax, (group, title) in zip(axes.flat, groups):
+        figures = [f for f in suite["figures"] if f["group"] == group and f["ratio"]]
+        if not figures:
+            ax.set_title(f"{title}\n(no figures: {', '.join(suite.get('failures', {})) or 'not run'})",
+                         fontsize=10)
+            ax.axis("off")
+            continue
+        better = {f["better"] for f in figures}
+        direction = ("higher is better" if better == {"higher"} else
+                     "lower is better" if better == {"lower"} else "see labels")
+        y = list(range(len(figures)))[::-1]
+        ratios = [f["ratio"] for f in figures]
+        colors = []
+        for f in figures:
+            good = f["ratio"] >= 1 if f["better"] == "higher" else f["ratio"] <= 1
+            if "target_met" in f:
+                good = f["target_met"]
+            colors.append("#3a8f4b" if good else "#d08a2b")
+        ax.barh(y, ratios, color=colors, height=0.62)
+        ax.set_xscale("log")
+        ax.set_yticks(y)
+        ax.set_yticklabels([short(f) for f in figures], fontsize=7.5)
+        low = min(min(ratios), *(f.get("target_ratio", 1) for f in figures), 1) / 1.8
+        high = max(max(ratios), *(f.get("target_ratio", 1) for f in figures), 1) * 2.2
+        ax.set_xlim(low, high)
+        ax.axvline(1.0, color="black", linewidth=1)
+        for yi, f in zip(y, figures):
+            ax.text(f["ratio"] * 1.04, yi, f"{f['ratio']:.2f}x", va="center", fontsize=7)
+            if "target_ratio" in f:
+                ax.plot([f["target_ratio"]] * 2, [yi - 0.42, yi + 0.42], color="#c0392b",
+                        linewidth=2.2)
+                ax.text(f["target_ratio"], yi + 0.45, f"target {f['target_ratio']}x",
+                        color="#c0392b", fontsize=6.5, ha="center", va="bottom")
+        unit = figures[0]["unit"]
+        ax.set_title(f"{title}\nwsgi-wasm / peer ({unit}; {direction})", fontsize=9.5)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.grid(axis="x", which="both", alpha=0.25)
+    machine = suite.get("machine", {})
+    load = machine.get("loadavg_1m_min_max", ["?", "?"])
+    profile = suite.get("versions", {}).get("wsgi_wasm_profile", "?")
+    fig.suptitle(
+        f"wsgi-wasm benchmark suite{' (SMOKE: not a measurement)' if suite.get('smoke') else ''} — "
+        f"{suite.get('date', '?')}, commit {str(suite.get('git_commit', '?'))[:10]}, {profile} build, "
+        f"{machine.get('cpus', '?')} CPUs ({machine.get('cpu', '?')}), load avg {load[0]}–{load[1]}; "
+        f"medians of {suite.get('config', {}).get('rounds', '?')} rounds. "
+        "Green: on the good side of 1.0 (or target met); red ticks: the issue's targets.",
+        fontsize=9.5, wrap=True)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+if __name__ == "__main__":
+    source = Path(sys.argv[1])
+    target = Path(sys.argv[2]) if len(sys.argv) > 2 else source.with_suffix(".png")
+    print(draw(json.loads(source.read_text()), target))
