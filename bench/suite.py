@@ -808,8 +808,7 @@ def tool_versions(ctx) -> dict:
 
     found = {"wsgi_wasm": hello.first_line([ctx.args.wsgi_wasm_bin, "--version"]),
              "wsgi_wasm_bin": ctx.args.wsgi_wasm_bin,
-             "wsgi_wasm_profile": ("release" if "/release/" in ctx.args.wsgi_wasm_bin
-                                   else "debug" if "/debug/" in ctx.args.wsgi_wasm_bin else "given"),
+             "wsgi_wasm_profile": ctx.args.binary_profile,
              "wrk": hello.first_line(["wrk", "-v"]), "oha": ctx.oha_version,
              "nginx": hello.first_line([ctx.args.nginx, "-v"]) if "nginx" not in ctx.unavailable else None,
              "peer_python": platform.python_version()}
@@ -866,6 +865,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--idle-rounds", type=int, default=5, help="first requests to the idle site")
     p.add_argument("--warm-requests", type=int, default=20,
                    help="warm requests timed after each idle round")
+    p.add_argument("--binary-profile", choices=("release", "debug", "unknown"), default=None,
+                   help="the cargo profile the binary was built with (default: from its path, "
+                        "target/release or target/debug)")
     p.add_argument("--unavailable", action="append", default=[],
                    help="PEER=REASON: a peer that could not be installed (bench/suite.sh)")
     args = p.parse_args(argv)
@@ -875,6 +877,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         for key, value in SMOKE.items():
             if key not in given:
                 setattr(args, key, value)
+    if args.binary_profile is None:
+        args.binary_profile = ("release" if "/release/" in args.wsgi_wasm_bin else
+                               "debug" if "/debug/" in args.wsgi_wasm_bin else "unknown")
     args.scenarios = hello.subset(p, "--scenarios", args.scenarios, SCENARIOS)
     try:
         args.memory_sites = sorted({int(v) for v in args.memory_sites.split(",")})
@@ -1003,9 +1008,9 @@ def notes(ctx) -> list[str]:
         "(admin listener on a free loopback port) must read N before memory is read. "
         "gunicorn runs N sync workers for the same N requests.",
     ]
-    if "/release/" not in args.wsgi_wasm_bin:
-        found.append(f"The wsgi-wasm binary is {args.wsgi_wasm_bin}, not a release build: "
-                     "its figures are not comparable to release figures.")
+    if args.binary_profile != "release":
+        found.append(f"The wsgi-wasm binary {args.wsgi_wasm_bin} is not a release build "
+                     f"({args.binary_profile}): its figures are not comparable to release figures.")
     if args.smoke:
         found.append("Smoke run: one round of tiny durations; a check that every scenario "
                      "works, not a measurement.")

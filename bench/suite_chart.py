@@ -28,9 +28,22 @@ def short(figure: dict) -> str:
     for prefix in ("hello world: ", "10 KiB response: ", "hello world at ", "static "):
         if name.startswith(prefix):
             name = name[len(prefix):]
-    name = name.replace(" req/s, ", " req/s ").replace("wsgi-wasm (fresh instance)", "wasm fresh")
-    name = name.replace(": wsgi-wasm vs gunicorn per app site", " vs gunicorn")
-    return name if len(name) <= 64 else name[:61] + "..."
+    for old, new in (("wsgi-wasm (fresh instance)", "wsgi-wasm fresh"),
+                     (" configured sites", " sites"), (": wsgi-wasm vs gunicorn per app site", ""),
+                     ("requests in flight: ", "in flight: "), ("serve to first ", "start: "),
+                     (" (wsgi-wasm)", "")):
+        name = name.replace(old, new)
+    return name if len(name) <= 60 else name[:57] + "..."
+
+
+def ratio_ticks(ax, low: float, high: float) -> None:
+    """Log-scale x ticks at 1-2-5 steps, written as ratios (0.5x, 2x)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    ticks = [m * 10 ** e for e in range(-4, 4) for m in (1, 2, 5) if low <= m * 10 ** e <= high]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def draw(suite: dict, out: Path) -> Path:
@@ -77,14 +90,15 @@ def draw(suite: dict, out: Path) -> Path:
         low = min(min(ratios), *(f.get("target_ratio", 1) for f in figures), 1) / 1.8
         high = max(max(ratios), *(f.get("target_ratio", 1) for f in figures), 1) * 2.2
         ax.set_xlim(low, high)
+        ratio_ticks(ax, low, high)
         ax.axvline(1.0, color="black", linewidth=1)
         for yi, f in zip(y, figures):
             ax.text(f["ratio"] * 1.04, yi, f"{f['ratio']:.2f}x", va="center", fontsize=7)
             if "target_ratio" in f:
                 ax.plot([f["target_ratio"]] * 2, [yi - 0.42, yi + 0.42], color="#c0392b",
                         linewidth=2.2)
-                ax.text(f["target_ratio"], yi + 0.45, f"target {f['target_ratio']}x",
-                        color="#c0392b", fontsize=6.5, ha="center", va="bottom")
+                ax.text(f["target_ratio"] * 1.03, yi + 0.3, f"target {f['target_ratio']:g}x",
+                        color="#c0392b", fontsize=6.5, ha="left", va="center")
         unit = figures[0]["unit"]
         ax.set_title(f"{title}\nwsgi-wasm / peer ({unit}; {direction})", fontsize=9.5)
         ax.tick_params(axis="x", labelsize=7)
