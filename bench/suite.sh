@@ -13,7 +13,8 @@
 #     source by pip: gcc and the Python headers; if it does not build, the suite runs without
 #     it and its JSON says why) and matplotlib for the chart;
 #   - oha, the open-loop load generator of the latency scenario, from crates.io with
-#     `cargo install` into bench/.state/tools (TLS through the system's OpenSSL: libssl-dev);
+#     `cargo install` (into ~/.cargo/bin, so later clones find it; TLS through the system's
+#     OpenSSL: libssl-dev; oha 1.16 does not build without a TLS feature);
 #   - the release binary (cargo build --release -p wsgi-wasm) unless WSGI_WASM_BIN is set.
 set -euo pipefail
 
@@ -49,15 +50,15 @@ if ! pip_pin uWSGI "$UWSGI_VERSION"; then
     unavailable+=(--unavailable "uwsgi=$reason")
 fi
 
-OHA_BIN="${OHA_BIN:-$BENCH/.state/tools/bin/oha}"
-if [ ! -x "$OHA_BIN" ] || ! "$OHA_BIN" --version | grep -q "$OHA_VERSION"; then
+OHA_BIN="${OHA_BIN:-$(command -v oha || true)}"
+if [ -z "$OHA_BIN" ] || ! "$OHA_BIN" --version | grep -q "oha $OHA_VERSION"; then
     dpkg -s libssl-dev >/dev/null 2>&1 || install libssl-dev
     dpkg -s pkg-config >/dev/null 2>&1 || install pkg-config
-    say "installing oha $OHA_VERSION (cargo install, a few minutes) into $BENCH/.state/tools"
+    say "installing oha $OHA_VERSION (cargo install into ~/.cargo/bin, 6-10 minutes once)"
     cargo install oha --version "$OHA_VERSION" --locked --no-default-features --features native-tls \
-        --root "$BENCH/.state/tools" >"$BENCH/.state/oha-install.log" 2>&1 \
+        >"$BENCH/.state/oha-install.log" 2>&1 \
         || die "cargo install oha failed; see $BENCH/.state/oha-install.log"
-    OHA_BIN="$BENCH/.state/tools/bin/oha"
+    OHA_BIN="${CARGO_HOME:-$HOME/.cargo}/bin/oha"
 fi
 export OHA_BIN
 
