@@ -989,6 +989,7 @@ def main() -> int:
     }
     out = args.out / "suite.json"
     out.write_text(json.dumps(suite, indent=2, default=str) + "\n")
+    shutil.rmtree(ctx.work, ignore_errors=True)  # the generated sites and app copies
     import suite_chart
 
     chart = suite_chart.draw(suite, args.out / "suite.png")
