@@ -6,8 +6,9 @@
 //! stdout, `[log] access`) and to the site's own `<site>.access.log` in the `[log] sites`
 //! folder (opened at the site's first line). When the queue is full the line is dropped
 //! and counted, with a warning at most once a minute: a slow disk never slows a request.
-//! The writer buffers and flushes whenever the queue is momentarily empty, so lines appear
-//! promptly without a write per line under load.
+//! An idle writer writes a line as soon as it comes; a busy one wakes once per 20 ms tick,
+//! writes everything queued and flushes, so lines appear within a tick and a busy server
+//! pays neither a wake-up nor a write per request.
 //!
 //! Formats (`[log] format`):
 //! - `combined`: nginx's combined line, then `site=`, `request=`, `duration=` (seconds) and
@@ -36,6 +37,12 @@ use crate::config::{AccessTarget, ConfigError, LogConfig, LogFormat};
 
 /// Lines queued for the writer at most; beyond, lines are dropped (and counted).
 const QUEUED_LINES: usize = 8192;
+
+/// How long a busy writer lets lines gather between two writes: lines appear within it.
+const TICK: Duration = Duration::from_millis(20);
+
+/// Room for the lines of a few ticks per file, so a busy tick is one write per file.
+const FILE_BUFFER: usize = 64 * 1024;
 
 /// Warnings about dropped lines or failing writes: at most one per this period.
 const WARN_EVERY: Duration = Duration::from_secs(60);
@@ -259,9 +266,12 @@ type Sink = Box<dyn Write + Send>;
 /// Opens the server's log: stdout, or the file in append mode (its folder created).
 fn open_target(target: &AccessTarget) -> Result<Sink, String> {
     match target {
-        AccessTarget::Stdout => Ok(Box::new(BufWriter::new(std::io::stdout()))),
+        AccessTarget::Stdout => Ok(Box::new(BufWriter::with_capacity(
+            FILE_BUFFER,
+            std::io::stdout(),
+        ))),
         AccessTarget::File(file) => open_append(&file.path)
-            .map(|f| Box::new(BufWriter::new(f)) as Sink)
+            .map(|f| Box::new(BufWriter::with_capacity(FILE_BUFFER, f)) as Sink)
             .map_err(|error| {
                 format!(
                     "cannot open `{}` ({}): {error}",
@@ -296,33 +306,46 @@ struct Writer {
 }
 
 impl Writer {
+    /// Idle, the writer waits for a line and writes it at once. Busy (a line came within
+    /// a [`TICK`] of the last write), it takes what was queued once per tick, writes it and
+    /// flushes: requests queue their lines without waking it, and each file sees about one
+    /// write per tick whatever the request rate.
     fn run(mut self, receiver: Receiver<Message>) {
-        loop {
-            let message = match receiver.try_recv() {
-                Ok(message) => message,
-                Err(TryRecvError::Empty) => {
-                    // Nothing queued right now: what was written goes out.
-                    self.flush();
-                    match receiver.recv() {
-                        Ok(message) => message,
-                        Err(_) => break,
+        'idle: loop {
+            let Ok(first) = receiver.recv() else { break };
+            self.handle(first);
+            loop {
+                loop {
+                    match receiver.try_recv() {
+                        Ok(message) => self.handle(message),
+                        Err(TryRecvError::Empty) => break,
+                        Err(TryRecvError::Disconnected) => break 'idle,
                     }
                 }
-                Err(TryRecvError::Disconnected) => break,
-            };
-            match message {
-                Message::Entry(entry) => self.write(&entry),
-                Message::Wake => {}
-                Message::Flush(done) => {
-                    self.flush();
-                    let _ = done.send(());
+                self.flush();
+                std::thread::sleep(TICK);
+                match receiver.try_recv() {
+                    Ok(message) => self.handle(message),
+                    Err(TryRecvError::Empty) => continue 'idle,
+                    Err(TryRecvError::Disconnected) => break 'idle,
                 }
-            }
-            if self.reopen.swap(false, Ordering::Acquire) {
-                self.reopen_all();
             }
         }
         self.flush();
+    }
+
+    fn handle(&mut self, message: Message) {
+        match message {
+            Message::Entry(entry) => self.write(&entry),
+            Message::Wake => {}
+            Message::Flush(done) => {
+                self.flush();
+                let _ = done.send(());
+            }
+        }
+        if self.reopen.swap(false, Ordering::Acquire) {
+            self.reopen_all();
+        }
     }
 
     fn write(&mut self, entry: &Entry) {
@@ -386,7 +409,7 @@ impl Writer {
 fn open_site(folder: &Path, site: &str) -> Option<BufWriter<File>> {
     let path = folder.join(format!("{site}.access.log"));
     match open_append(&path) {
-        Ok(file) => Some(BufWriter::new(file)),
+        Ok(file) => Some(BufWriter::with_capacity(FILE_BUFFER, file)),
         Err(error) => {
             tracing::error!(
                 site,
