@@ -475,7 +475,7 @@ fn quoted_header(out: &mut Vec<u8>, value: Option<&HeaderValue>) {
 /// nginx's default log escaping: `"`, `\`, control bytes and bytes past ASCII as `\xHH`.
 fn escape(out: &mut Vec<u8>, bytes: &[u8]) {
     for &byte in bytes {
-        if byte == b'"' || byte == b'\\' || byte < 0x20 || byte >= 0x7f {
+        if byte == b'"' || byte == b'\\' || !(0x20..0x7f).contains(&byte) {
             let _ = write!(out, "\\x{byte:02X}");
         } else {
             out.push(byte);
