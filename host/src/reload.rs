@@ -13,7 +13,7 @@
 //!
 //! A site whose build fails keeps serving its previous version (or stays unserved if it had
 //! none); the error and its traceback go to the log and to the site's report.
-//! `listen`, `state`, `max_connections` and the admin address are bound at start-up: a
+//! `listen`, `state`, `max_connections`, the admin address and `[log]` are bound at start-up: a
 //! reload that changes them says so and keeps the old values.
 
 use std::collections::BTreeSet;
@@ -81,7 +81,8 @@ pub struct Reloader {
     pub builder: Builder,
     pub catalog: Arc<Catalog>,
     pub metrics: Arc<Metrics>,
-    /// Run after every accepted configuration reload (the access log reopens its files).
+    /// Run after every configuration reload, accepted or not (the access log reopens its
+    /// files).
     pub after_reload: Vec<Box<dyn Fn() + Send>>,
 }
 
@@ -215,6 +216,11 @@ impl Reloader {
     fn reload_config(&mut self, reason: &str) -> Result<String, String> {
         tracing::info!("reloading the configuration ({reason})");
         let outcome = self.try_reload_config();
+        // Even a rejected reload reopens the logs: logrotate's SIGHUP must not leave the
+        // server writing to the moved file because some site.toml has a typo.
+        for hook in &self.after_reload {
+            hook();
+        }
         match &outcome {
             Ok(summary) => tracing::info!("configuration reloaded: {summary}"),
             Err(error) => {
@@ -277,9 +283,6 @@ impl Reloader {
         self.catalog.swap(Table::new(sites, &server));
         self.catalog.retain(|name| names.contains(name));
         self.server = server;
-        for hook in &self.after_reload {
-            hook();
-        }
         Ok(summary.to_string())
     }
 
@@ -371,6 +374,8 @@ impl Reloader {
                 "max_connections",
                 old.front.max_connections != new.front.max_connections,
             ),
+            ("admin", old.admin != new.admin),
+            ("[log]", old.log != new.log),
         ];
         for (key, changed) in fixed {
             if changed {
