@@ -231,9 +231,14 @@ fn reload_failed_build_keeps_the_previous_version() {
     assert_eq!(version_of(&server, "keep.test"), Some(1));
 
     std::fs::write(site.join("app.py"), "def application(:\n").unwrap();
-    eventually(&server, "the failed build", || count(&server, "build failed") > 0);
+    eventually(&server, "the failed build", || {
+        count(&server, "build failed") > 0
+    });
     let log = server.log();
-    assert!(log.contains("SyntaxError"), "the traceback is logged:\n{log}");
+    assert!(
+        log.contains("SyntaxError"),
+        "the traceback is logged:\n{log}"
+    );
     assert_eq!(version_of(&server, "keep.test"), Some(1));
 
     write_version(&site, 2);
@@ -295,7 +300,11 @@ fn reload_broken_site_toml_is_rejected_whole() {
     .unwrap();
     let out = reload_command(&server);
     assert_eq!(out.code, Some(0), "{}", out.all());
-    assert!(out.stdout.contains("changed: one; 1 unchanged"), "{}", out.all());
+    assert!(
+        out.stdout.contains("changed: one; 1 unchanged"),
+        "{}",
+        out.all()
+    );
     assert_eq!(server.get("uno.test", "/").text(), "site one\n");
     assert_eq!(server.get("two.test", "/").text(), "site two\n");
 }

@@ -15,9 +15,9 @@ mod static_root;
 
 pub use limits::{Isolation, Limits};
 pub use log::{AccessTarget, LogConfig, LogFormat};
+pub use server::admin_address;
 pub use server::{load_server, FrontConfig, ServerConfig, UnknownHost};
 pub use site::{load_sites, AppConfig, Site, SITE_FILE};
-pub use server::admin_address;
 pub use static_root::StaticDefaults;
 
 /// What every site starts from, from the server config's `[defaults]`.

@@ -188,7 +188,11 @@ pub fn load_server(explicit: Option<&Path>) -> Result<ServerConfig, ConfigError>
         defaults,
         admin: match &raw.admin {
             Some(value) => admin_address(value).map_err(|reason| err("admin", reason))?,
-            None => Some(DEFAULT_ADMIN.parse().expect("a valid default admin address")),
+            None => Some(
+                DEFAULT_ADMIN
+                    .parse()
+                    .expect("a valid default admin address"),
+            ),
         },
         front,
         log,
@@ -203,9 +207,10 @@ pub fn admin_address(value: &str) -> Result<Option<SocketAddr>, String> {
     if value == "off" {
         return Ok(None);
     }
-    value.parse().map(Some).map_err(|_| {
-        format!("`{value}` is not an address such as `127.0.0.1:9180`, nor \"off\"")
-    })
+    value
+        .parse()
+        .map(Some)
+        .map_err(|_| format!("`{value}` is not an address such as `127.0.0.1:9180`, nor \"off\""))
 }
 
 fn front(
