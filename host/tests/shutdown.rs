@@ -9,7 +9,7 @@ mod common;
 
 use std::io::{BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -29,7 +29,7 @@ fn serve(config: &str) -> (Server, PathBuf) {
     (server, site.join("gate"))
 }
 
-fn open_gate(gate: &PathBuf, name: &str) {
+fn open_gate(gate: &Path, name: &str) {
     std::fs::write(gate.join(name), b"go").unwrap();
 }
 

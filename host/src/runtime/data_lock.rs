@@ -235,7 +235,8 @@ pub fn shared_lock(folders: &[PathBuf]) -> (Arc<RwLock<()>>, bool) {
     if folders.is_empty() {
         return (Arc::new(RwLock::new(())), true);
     }
-    static LOCKS: Mutex<Option<HashMap<Vec<PathBuf>, Weak<RwLock<()>>>>> = Mutex::new(None);
+    type Registry = HashMap<Vec<PathBuf>, Weak<RwLock<()>>>;
+    static LOCKS: Mutex<Option<Registry>> = Mutex::new(None);
     let mut locks = LOCKS.lock().expect("data lock registry");
     let locks = locks.get_or_insert_with(HashMap::new);
     locks.retain(|_, lock| lock.strong_count() > 0);
@@ -297,11 +298,13 @@ fn clear_in(folder: &Path, depth: usize, budget: &mut usize, removed: &mut Vec<P
             .map(|stem| folder.join(stem));
         match locked {
             // `remove_dir` only removes an empty folder, so nothing inside is ever lost.
-            Some(file) if file.symlink_metadata().is_ok_and(|m| m.is_file()) => {
-                if std::fs::remove_dir(&path).is_ok() {
-                    removed.push(path);
-                }
+            Some(file)
+                if file.symlink_metadata().is_ok_and(|m| m.is_file())
+                    && std::fs::remove_dir(&path).is_ok() =>
+            {
+                removed.push(path);
             }
+            Some(file) if file.symlink_metadata().is_ok_and(|m| m.is_file()) => {}
             _ if depth < MAX_DEPTH => clear_in(&path, depth + 1, budget, removed),
             _ => {}
         }
