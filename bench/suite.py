@@ -664,7 +664,9 @@ def scenario_memory(ctx) -> dict:
         admin = admin_url(server)
         base = settle_memory(server.proc.pid, 0.5)
         threads, answers = in_flight(server.url, n, args.sleep)
-        deadline = time.monotonic() + args.sleep * 0.8
+        # The instances stay live after their requests (until idle_timeout, 60 s), so a slow
+        # machine may take longer than the sleep to count them all.
+        deadline = time.monotonic() + args.sleep + 10
         live = 0
         while time.monotonic() < deadline:
             live = live_instances(server, admin)
