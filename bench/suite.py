@@ -818,6 +818,9 @@ def tool_versions(ctx) -> dict:
     found = {"wsgi_wasm": hello.first_line([ctx.args.wsgi_wasm_bin, "--version"]),
              "wsgi_wasm_bin": ctx.args.wsgi_wasm_bin,
              "wsgi_wasm_profile": ctx.args.binary_profile,
+             # The binary's source is `git_commit` only if it was built from that commit.
+             "wsgi_wasm_bin_modified": dt.datetime.fromtimestamp(
+                 os.path.getmtime(ctx.args.wsgi_wasm_bin), dt.timezone.utc).isoformat(timespec="seconds"),
              "wrk": hello.first_line(["wrk", "-v"]), "oha": ctx.oha_version,
              "nginx": hello.first_line([ctx.args.nginx, "-v"]) if "nginx" not in ctx.unavailable else None,
              "peer_python": platform.python_version()}
