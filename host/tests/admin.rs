@@ -459,13 +459,7 @@ fn admin_off_or_a_bad_address() {
     let layout = Layout::new();
     layout.static_site("plain", &["plain.test"], false, "");
     let config = layout.write("wsgi-wasm.toml", "admin = \"localhost:nine\"\n");
-    let out = common::run_cli(&[
-        "check".as_ref(),
-        "--config".as_ref(),
-        config.as_os_str(),
-        "--sites".as_ref(),
-        layout.sites().as_os_str(),
-    ]);
+    let out = layout.check(Some(&config));
     assert_ne!(out.code, Some(0));
     assert!(
         out.all()

@@ -5,19 +5,13 @@
 
 mod common;
 
-use std::ffi::OsStr;
 use std::path::Path;
 
-use common::{run_cli, Finished, Layout};
+use common::{Finished, Layout};
 
 /// `wsgi-wasm check --sites <layout>/sites [--config FILE]`.
 fn check(layout: &Layout, config: Option<&Path>) -> Finished {
-    let sites = layout.sites();
-    let mut args: Vec<&OsStr> = vec!["check".as_ref(), "--sites".as_ref(), sites.as_os_str()];
-    if let Some(config) = config {
-        args.extend(["--config".as_ref(), config.as_os_str()]);
-    }
-    run_cli(&args)
+    layout.check(config)
 }
 
 /// A site folder `sites/<name>` with this `site.toml` and an empty `public/`.

@@ -14,7 +14,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{run_cli, Layout, Response, Server};
+use common::{Layout, Response, Server};
 
 const HOST: &str = "sqlite.test";
 
@@ -306,8 +306,7 @@ fn check_error(app: &str) -> String {
         format!("server_names = [\"bad.test\"]\n[app]\n{app}"),
     )
     .unwrap();
-    let sites = layout.sites();
-    let out = run_cli(&["check".as_ref(), "--sites".as_ref(), sites.as_os_str()]);
+    let out = layout.check(None);
     assert_ne!(out.code, Some(0), "{out:?}");
     let line = out
         .stdout

@@ -592,13 +592,7 @@ fn hardening_front_keys_are_checked() {
     ] {
         let layout = Layout::new();
         let config = layout.write("wsgi-wasm.toml", toml);
-        let out = common::run_cli(&[
-            "check".as_ref(),
-            "--config".as_ref(),
-            config.as_os_str(),
-            "--sites".as_ref(),
-            layout.sites().as_os_str(),
-        ]);
+        let out = layout.check(Some(&config));
         assert_ne!(out.code, Some(0), "{toml}");
         let all = out.all();
         assert!(

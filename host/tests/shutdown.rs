@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use common::{read_chunk, run_cli, Layout, Response, Server};
+use common::{read_chunk, Layout, Response, Server};
 
 const HOST: &str = "shutdown.test";
 /// Long enough never to be what ends a test: the test waits for the event it expects.
@@ -179,14 +179,7 @@ fn shutdown_timeout_is_validated() {
         ("30", "invalid type"),
     ] {
         let config = layout.write("wsgi-wasm.toml", format!("shutdown_timeout = {value}\n"));
-        let sites = layout.sites();
-        let finished = run_cli(&[
-            "check".as_ref(),
-            "--config".as_ref(),
-            config.as_os_str(),
-            "--sites".as_ref(),
-            sites.as_os_str(),
-        ]);
+        let finished = layout.check(Some(&config));
         assert_eq!(finished.code, Some(1), "{}", finished.all());
         let error = finished.all();
         assert!(

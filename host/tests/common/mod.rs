@@ -443,6 +443,17 @@ impl Layout {
         self.serve_with(&[])
     }
 
+    /// `wsgi-wasm check --sites <sites/> [--config FILE]`.
+    pub fn check(&self, config: Option<&Path>) -> Finished {
+        let sites = self.sites();
+        let mut args: Vec<&std::ffi::OsStr> =
+            vec!["check".as_ref(), "--sites".as_ref(), sites.as_os_str()];
+        if let Some(config) = config {
+            args.extend(["--config".as_ref(), config.as_os_str()]);
+        }
+        run_cli(&args)
+    }
+
     /// `wsgi-wasm build` over `sites/`, with the shared test state folder.
     pub fn build(&self) -> Finished {
         let sites = self.sites();
