@@ -387,11 +387,16 @@ def timed_start(server: Server, cpu: str, timeout: float, expect, path: str = ""
 # --------------------------------------------------------------------------
 
 
-def expected_response(app_dir: Path) -> tuple[int, bytes]:
-    """Runs the app once in-process: what every server must answer."""
+def expected_response(app_dir: Path, path: str = "/", query: str = "") -> tuple[int, bytes]:
+    """Runs `app_dir/app.py` once in-process for GET `path`: what every server must answer.
+    The file is loaded under a name of its own, so two apps in one process never mix."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(f"bench_app_{abs(hash(str(app_dir)))}",
+                                                  app_dir / "app.py")
+    app = importlib.util.module_from_spec(spec)
     sys.path.insert(0, str(app_dir))
     try:
-        import app  # noqa: the benchmark app, sites/hello/app.py
+        spec.loader.exec_module(app)
     finally:
         sys.path.pop(0)
     seen = {}
@@ -400,7 +405,7 @@ def expected_response(app_dir: Path) -> tuple[int, bytes]:
         seen["status"] = int(status.split()[0])
 
     environ = {
-        "REQUEST_METHOD": "GET", "PATH_INFO": "/", "QUERY_STRING": "",
+        "REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": query,
         "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
         "wsgi.url_scheme": "http", "wsgi.input": None, "wsgi.errors": sys.stderr,
         "wsgi.version": (1, 0), "wsgi.multithread": True,

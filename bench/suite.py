@@ -286,21 +286,10 @@ def tree_memory(root: int) -> dict:
 
 
 def expected(path: str, query: str = "") -> bytes:
-    """The app's answer to GET `path`, run in-process: what every server must send."""
-    sys.path.insert(0, str(APP_SOURCE.parent))
-    try:
-        import app  # noqa: bench/sites/suite/app.py
-    finally:
-        sys.path.pop(0)
-    seen = {}
-
-    def start_response(status, headers, exc_info=None):
-        seen["status"] = int(status.split()[0])
-
-    body = b"".join(app.application({"PATH_INFO": path, "QUERY_STRING": query,
-                                     "REQUEST_METHOD": "GET"}, start_response))
-    if seen["status"] != 200:
-        raise BenchError(f"{APP_SOURCE} answers {path} with {seen['status']}, not 200")
+    """The suite app's answer to GET `path`, run in-process: what every server must send."""
+    status, body = hello.expected_response(APP_SOURCE.parent, path, query)
+    if status != 200:
+        raise BenchError(f"{APP_SOURCE} answers {path} with {status}, not 200")
     return body
 
 
