@@ -12,7 +12,7 @@ use crate::config::{self, ServerConfig};
 use crate::metrics::Metrics;
 use crate::reload::{self, Reloader};
 use crate::request::App;
-use crate::runtime::create_engine;
+use crate::runtime::create_engines;
 use crate::server;
 use crate::shutdown::Shutdown;
 use crate::sites;
@@ -136,12 +136,12 @@ async fn serve(args: ServeArgs) -> Result<()> {
         server.admin = admin;
     }
     let access_log = crate::access_log::AccessLog::open(&server.log)?;
-    let engine = create_engine()?;
+    let engines = create_engines()?;
     // From here SIGTERM/SIGINT stop the server cleanly, even during the first builds.
     let shutdown = Shutdown::install()?;
     let loading = {
-        let (engine, server) = (engine.clone(), server.clone());
-        tokio::task::spawn_blocking(move || sites::load_all(&server, &engine))
+        let (engines, server) = (engines.clone(), server.clone());
+        tokio::task::spawn_blocking(move || sites::load_all(&server, &engines))
     };
     let loaded = tokio::select! {
         loaded = loading => loaded??,
@@ -164,7 +164,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     let reloader = Reloader {
         load: reload_loader(&args),
-        builder: sites::Builder::new(&server.state, &engine)?,
+        builder: sites::Builder::new(&server.state, &engines)?,
         server: server.clone(),
         catalog,
         metrics,
@@ -279,8 +279,8 @@ fn check(args: &ConfigArgs) -> Result<()> {
 
 async fn build(args: ConfigArgs) -> Result<()> {
     let server = args.load_for_build()?;
-    let engine = create_engine()?;
-    let loaded = tokio::task::spawn_blocking(move || sites::load_all(&server, &engine)).await??;
+    let engines = create_engines()?;
+    let loaded = tokio::task::spawn_blocking(move || sites::load_all(&server, &engines)).await??;
     for site in &loaded.sites {
         println!("ok      {}", site.config.name);
     }

@@ -13,11 +13,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use wasmtime::Engine;
 
 use crate::build::{self, toolchain, Sources, Toolchain};
 use crate::config::{self, AppConfig, ServerConfig, Site};
-use crate::runtime::{load_component, Sandbox, SitePool};
+use crate::runtime::{load_component, Engines, Sandbox, SitePool};
 use crate::static_files::{Aliases, StaticRoot};
 
 /// A site that is up.
@@ -66,17 +65,17 @@ pub struct Loaded {
 /// Brings sites up one after another, sharing the guest toolchain between them.
 pub struct Builder {
     state: PathBuf,
-    engine: Engine,
+    engines: Engines,
     sources: Sources,
     toolchain: Option<Toolchain>,
 }
 
 impl Builder {
     /// Writes the embedded bridge and WIT into the state folder (cheap when unchanged).
-    pub fn new(state: &Path, engine: &Engine) -> Result<Builder> {
+    pub fn new(state: &Path, engines: &Engines) -> Result<Builder> {
         Ok(Builder {
             state: state.to_path_buf(),
-            engine: engine.clone(),
+            engines: engines.clone(),
             sources: build::sources::materialize(state)?,
             toolchain: None,
         })
@@ -156,7 +155,8 @@ impl Builder {
             None => self.tools(steps)?.stdlib,
         };
         steps.show("compiling / loading the component");
-        let component = load_component(&self.engine, &artifact.dir, &artifact.component)?;
+        let engine = self.engines.for_isolation(site.limits.isolation);
+        let component = load_component(engine, &artifact.dir, &artifact.component)?;
         let env = app
             .env
             .iter()
@@ -171,7 +171,7 @@ impl Builder {
         };
         let pool = SitePool::new(
             Arc::from(site.name.as_str()),
-            &self.engine,
+            engine,
             &component,
             sandbox,
             site.limits.clone(),
@@ -182,14 +182,14 @@ impl Builder {
 }
 
 /// Reads, builds and loads every site of the server's sites folder.
-pub fn load_all(server: &ServerConfig, engine: &Engine) -> Result<Loaded> {
+pub fn load_all(server: &ServerConfig, engines: &Engines) -> Result<Loaded> {
     let (configs, errors) = config::load_sites(&server.sites, &server.defaults)?;
     let mut failures: Vec<(String, String)> = Vec::new();
     for error in &errors {
         tracing::error!("site skipped: {error}");
         failures.push((error.site(), error.to_string()));
     }
-    let mut builder = Builder::new(&server.state, engine)?;
+    let mut builder = Builder::new(&server.state, engines)?;
     let progress = MultiProgress::new();
     let mut sites = Vec::new();
     let mut timings = Vec::new();

@@ -188,6 +188,46 @@ fn limits_isolation_request_gives_a_fresh_instance_each_time() {
     }
 }
 
+/// One-request instances come from the pooling allocator (`runtime/engine.rs`): its slots
+/// are reused, so each must start from the snapshot again, after a clean request and after
+/// one killed by a limit, and the memory cap and CPU time must hold there too.
+#[test]
+fn limits_isolation_request_keeps_every_limit_in_reused_slots() {
+    let server = limited("isolation = \"request\"\nmemory = \"96MiB\"\ncpu_time = \"1s\"\n");
+    let small = server.get("limits.test", "/alloc?mib=8");
+    assert_eq!(small.status, 200, "{}\n{}", small.text(), server.log());
+    assert_eq!(small.json()["count"], 1);
+
+    let bomb = server.get("limits.test", "/alloc?mib=1024");
+    assert_eq!(bomb.status, 500, "{}\n{}", bomb.text(), server.log());
+    tagged_event(&server, "limits", |l| l.contains("MemoryError"));
+
+    let endless = server.get("limits.test", "/spin");
+    assert_eq!(endless.status, 504, "{}\n{}", endless.text(), server.log());
+
+    // Concurrent requests take several slots at once; every one starts from the snapshot.
+    let counts: Vec<serde_json::Value> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    (0..5)
+                        .map(|_| server.get_ok("limits.test", "/alloc?mib=16").json())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("worker"))
+            .collect()
+    });
+    assert_eq!(counts.len(), 20);
+    for response in &counts {
+        assert_eq!(response["count"], 1, "{response}");
+        assert_eq!(response["mib"], 16, "{response}");
+    }
+}
+
 #[test]
 fn limits_isolation_instance_reuses_and_is_not_run_once() {
     let server = limited("isolation = \"instance\"\ninstances = 1\n");

@@ -1,4 +1,4 @@
-//! The WebAssembly side of the server: one engine, one component per site, and per-site
+//! The WebAssembly side of the server: its engines, one component per site, and per-site
 //! pools of instances that run the guest bridge.
 
 pub mod bindings;
@@ -9,6 +9,6 @@ pub mod lane;
 pub mod pool;
 pub mod store;
 
-pub use engine::{create_engine, load_component};
+pub use engine::{create_engines, load_component, Engines};
 pub use pool::SitePool;
 pub use store::Sandbox;

@@ -72,6 +72,9 @@ pub enum Busy {
     QueueTimeout(Duration),
     #[error("the site's memory budget is full")]
     Budget,
+    /// Every slot of the server's pool of one-request instances is taken (`FRESH_SLOTS`).
+    #[error("all {0} slots of the server's one-request instance pool are taken")]
+    PoolFull(u32),
     #[error(transparent)]
     DataLock(#[from] Locked),
     #[error(transparent)]
@@ -296,6 +299,9 @@ impl SitePool {
                 _live: Live::new(&self.live),
             }),
             Err(_) if store.data().limiter.refused => Err(Busy::Budget),
+            Err(error) if error.is::<wasmtime::PoolConcurrencyLimitError>() => {
+                Err(Busy::PoolFull(super::engine::FRESH_SLOTS))
+            }
             Err(error) => Err(Busy::Failed(anyhow::Error::from(error).context(format!(
                 "site `{}`: cannot instantiate the component",
                 self.site

@@ -136,7 +136,7 @@ impl ResourceLimiter for MemoryLimiter {
 }
 
 /// Table elements an instance may have (function references; CPython needs some thousands).
-const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+pub const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
 impl StoreState {
     pub fn new(

@@ -139,7 +139,11 @@ async fn run(
         Err(busy) => {
             let (status, retry_after) = match &busy {
                 Busy::Failed(_) => (StatusCode::INTERNAL_SERVER_ERROR, None),
-                Busy::QueueFull(_) | Busy::QueueTimeout(_) | Busy::Budget | Busy::DataLock(_) => (
+                Busy::QueueFull(_)
+                | Busy::QueueTimeout(_)
+                | Busy::Budget
+                | Busy::DataLock(_)
+                | Busy::PoolFull(_) => (
                     StatusCode::SERVICE_UNAVAILABLE,
                     Some(pool.limits().queue_timeout.as_secs().max(1)),
                 ),
@@ -147,9 +151,10 @@ async fn run(
             let breach = match &busy {
                 Busy::Failed(_) => None,
                 Busy::Budget => Some(Breach::Memory),
-                Busy::QueueFull(_) | Busy::QueueTimeout(_) | Busy::DataLock(_) => {
-                    Some(Breach::Overload)
-                }
+                Busy::QueueFull(_)
+                | Busy::QueueTimeout(_)
+                | Busy::DataLock(_)
+                | Busy::PoolFull(_) => Some(Breach::Overload),
             };
             tracing::warn!(site = %site, request = id, "no instance for the request: {busy:#}");
             let _ = sink.head.send(Err(Failure {
