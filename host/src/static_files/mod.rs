@@ -160,16 +160,7 @@ pub async fn serve(
     let head = method == Method::HEAD;
     let request = match path::decode(path) {
         Ok(request) => request,
-        Err(err) => {
-            tracing::debug!(
-                site = tag.site,
-                request = tag.request,
-                path,
-                ?err,
-                "static: refused request path"
-            );
-            return Outcome::Response(reply::status(StatusCode::BAD_REQUEST, head));
-        }
+        Err(err) => return refused_path(tag, path, &err, head),
     };
     if request.dot_rule() == DotRule::Hidden {
         return Outcome::Response(reply::status(StatusCode::NOT_FOUND, head));
@@ -182,6 +173,18 @@ pub async fn serve(
 
 /// Steps 4–9: `inside` is the path below `root`; `request` the whole request path (for the
 /// directory redirect's `Location`).
+/// A request path that cannot name a file (bad escapes, NUL, `..` above the root): 400.
+fn refused_path(tag: Tag<'_>, path: &str, err: &path::PathError, head: bool) -> Outcome {
+    tracing::debug!(
+        site = tag.site,
+        request = tag.request,
+        path,
+        ?err,
+        "static: refused request path"
+    );
+    Outcome::Response(reply::status(StatusCode::BAD_REQUEST, head))
+}
+
 fn serve_found(
     root: &StaticRoot,
     inside: &path::RequestPath,
@@ -280,14 +283,7 @@ impl Aliases {
         let request = match path::decode(path) {
             Ok(request) => request,
             Err(err) if self.0.iter().any(|alias| path.starts_with(&alias.raw)) => {
-                tracing::debug!(
-                    site = tag.site,
-                    request = tag.request,
-                    path,
-                    ?err,
-                    "static: refused request path"
-                );
-                return Outcome::Response(reply::status(StatusCode::BAD_REQUEST, head));
+                return refused_path(tag, path, &err, head)
             }
             Err(_) => return Outcome::NotFound,
         };
