@@ -207,6 +207,35 @@ fn data_lock_none_lets_requests_overlap() {
 }
 
 #[test]
+fn data_listing_a_folder_survives_entries_removed_meanwhile() {
+    let layout = Layout::new();
+    sqlite_site(&layout, "data_lock = \"none\"\n", "instances = 4\n");
+    let server = serve(&layout);
+    let server = &server;
+    // Pairs of requests meet, then each creates, lists and removes its own file 300 times
+    // in one shared folder: a listing is read while the other instance removes an entry.
+    let crowded: u64 = at_once(4, 2, |t, i| {
+        let response = server.get(
+            HOST,
+            &format!("/churn?group=churn-{}-{i}&rounds=300", t / 2),
+        );
+        assert_eq!(
+            response.status,
+            200,
+            "a listing failed: {}\n{}",
+            response.text(),
+            server.log()
+        );
+        let json = response.json();
+        assert_eq!(json["met"], true, "{json}");
+        json["crowded"].as_u64().expect("a count")
+    })
+    .into_iter()
+    .sum();
+    assert!(crowded > 0, "no listing saw the other request's file");
+}
+
+#[test]
 fn data_survives_instance_recycling_and_a_restart() {
     let layout = Layout::new();
     let site = sqlite_site(&layout, "", "instances = 4\nmax_requests = 2\n");

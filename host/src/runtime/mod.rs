@@ -7,6 +7,7 @@ pub mod data_lock;
 pub mod engine;
 pub mod lane;
 pub mod pool;
+pub mod readdir;
 pub mod store;
 
 pub use engine::{create_engines, load_component, Engines};

@@ -28,6 +28,7 @@ use super::budget::MemoryBudget;
 use super::data_lock::{DataGate, DataGuard, DataLock, Locked};
 use super::engine::EPOCH_TICK;
 use super::lane;
+use super::readdir;
 use super::store::{Sandbox, StoreState};
 use crate::config::{Isolation, Limits};
 
@@ -115,6 +116,7 @@ impl SitePool {
     ) -> Result<Self> {
         let mut linker = Linker::<StoreState>::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).context("cannot link WASI")?;
+        readdir::add_to_linker(&mut linker)?;
         Wsgi::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |state| state)
             .context("cannot link the host interface")?;
         let pre = linker

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use super::readdir::Listings;
 use anyhow::Result;
 use wasmtime::component::ResourceTable;
 use wasmtime::error::Context as _;
@@ -102,6 +103,8 @@ pub struct StoreState {
     pub cpu_allowance: u64,
     /// Set when the current request ran out of CPU time.
     pub cpu_exceeded: bool,
+    /// The guest's folder listings in progress (see `readdir`).
+    pub listings: Listings,
 }
 
 /// Caps each memory of an instance and charges its growth to the site's budget.
@@ -204,6 +207,7 @@ impl StoreState {
             cpu_ticks: 0,
             cpu_allowance: u64::MAX,
             cpu_exceeded: false,
+            listings: Listings::default(),
         })
     }
 }

@@ -78,7 +78,12 @@ impl Server {
             .args(admin_args)
             .arg("--state")
             .arg(state_dir())
-            .env("RUST_LOG", "info")
+            // `WSGI_WASM_TEST_LOG=info,wasmtime_wasi=trace` shows every WASI call in a failing
+            // test's log.
+            .env(
+                "RUST_LOG",
+                std::env::var("WSGI_WASM_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

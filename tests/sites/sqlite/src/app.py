@@ -167,14 +167,45 @@ def rendezvous(environ, start_response):
     group = os.path.join(RENDEZVOUS, params["group"])
     os.makedirs(group, exist_ok=True)
     with _Marker(environ["REQUEST_METHOD"]) as marker:
-        open(os.path.join(group, marker.name), "x").close()
-        deadline = time.monotonic() + seconds
-        met = False
-        while not met and time.monotonic() < deadline:
-            met = len(os.listdir(group)) >= 2
-            if not met:
-                time.sleep(0.01)
+        met = _meet(group, marker.name, seconds)
     return _json(start_response, {"met": met})
+
+
+def _meet(group, name, seconds):
+    """Leaves `name` in the rendezvous folder `group` and waits (at most `seconds`) until a
+    second request has left its own; True if one did."""
+    open(os.path.join(group, name), "x").close()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if len(os.listdir(group)) >= 2:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def churn(environ, start_response):
+    """Meets a second request at the rendezvous `group`, then `rounds` times: creates its own
+    file in /data/churn, lists the folder, removes the file. Two of these at once list a
+    folder whose entries another instance removes while the listing is read; every listing
+    must still succeed. Reports how many listings saw the other request's file."""
+    params = dict(
+        p.partition("=")[::2] for p in environ.get("QUERY_STRING", "").split("&") if p
+    )
+    rounds = int(params.get("rounds") or "300")
+    group = os.path.join(RENDEZVOUS, params["group"])
+    folder = "/data/churn"
+    os.makedirs(group, exist_ok=True)
+    os.makedirs(folder, exist_ok=True)
+    name = os.urandom(8).hex()
+    met = _meet(group, name, 20)
+    mine = os.path.join(folder, name)
+    crowded = 0
+    for _ in range(rounds):
+        open(mine, "x").close()
+        if len(os.listdir(folder)) > 1:
+            crowded += 1
+        os.remove(mine)
+    return _json(start_response, {"met": met, "crowded": crowded})
 
 
 ROUTES = {
@@ -184,6 +215,7 @@ ROUTES = {
     "/fail": fail,
     "/slow": slow,
     "/rendezvous": rendezvous,
+    "/churn": churn,
 }
 
 
