@@ -360,3 +360,23 @@ fn data_lock_config_errors_name_the_key_and_value() {
     assert!(alone.contains("`exclusive`"), "{alone}");
     assert!(alone.contains("no `app.data` folders"), "{alone}");
 }
+
+#[test]
+fn data_file_reads_and_writes_keep_every_byte() {
+    let layout = Layout::new();
+    let site = sqlite_site(&layout, "", "");
+    let server = serve(&layout);
+    for _ in 0..2 {
+        let json = server.get_ok(HOST, "/fileio").json();
+        assert_eq!(json["size"], json["expected"], "{json}");
+        for check in ["whole", "chunks", "middle", "raw_read"] {
+            assert_eq!(json[check], true, "{check}: {json}");
+        }
+        assert_eq!(json["at_end"], "", "a read past the end: {json}");
+        assert_eq!(json["sha256"], json["expected_sha256"], "{json}");
+    }
+    // What the guest wrote is on the host's disk, whole.
+    let written = std::fs::read(site.join("data/fileio.bin")).unwrap();
+    assert_eq!(written.len(), 25 * 8192 + 4);
+    assert!(written.ends_with(b"tail"));
+}

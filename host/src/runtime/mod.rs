@@ -5,6 +5,8 @@ pub mod bindings;
 pub mod budget;
 pub mod data_lock;
 pub mod engine;
+pub mod file_io;
+pub mod fsync;
 pub mod lane;
 pub mod pool;
 pub mod readdir;

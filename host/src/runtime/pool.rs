@@ -27,6 +27,8 @@ use super::bindings::{Wsgi, WsgiPre};
 use super::budget::MemoryBudget;
 use super::data_lock::{DataGate, DataGuard, DataLock, Locked};
 use super::engine::EPOCH_TICK;
+use super::file_io;
+use super::fsync;
 use super::lane;
 use super::readdir;
 use super::store::{Sandbox, StoreState};
@@ -117,6 +119,8 @@ impl SitePool {
         let mut linker = Linker::<StoreState>::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).context("cannot link WASI")?;
         readdir::add_to_linker(&mut linker)?;
+        fsync::add_to_linker(&mut linker)?;
+        file_io::add_to_linker(&mut linker)?;
         Wsgi::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |state| state)
             .context("cannot link the host interface")?;
         let pre = linker

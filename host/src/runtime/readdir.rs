@@ -35,7 +35,7 @@ use super::store::StoreState;
 
 /// The interface wasmtime-wasi 48 links `wasi:filesystem/types` under (every guest 0.2.x
 /// import resolves to it).
-const TYPES: &str = "wasi:filesystem/types@0.2.12";
+pub(super) const TYPES: &str = "wasi:filesystem/types@0.2.12";
 
 /// Streams remembered at most; past it the notes are dropped (listings then behave as
 /// wasmtime-wasi's own), so a guest that never finishes its listings cannot grow them.
@@ -184,7 +184,7 @@ async fn hash_at(
 }
 
 /// wasmtime-wasi's result as the guest sees it: an error code, or a trap.
-fn answer<T>(result: Result<T, FsError>) -> wasmtime::Result<Result<T, ErrorCode>> {
+pub(super) fn answer<T>(result: Result<T, FsError>) -> wasmtime::Result<Result<T, ErrorCode>> {
     match result {
         Ok(value) => Ok(Ok(value)),
         Err(error) => Ok(Err(error.downcast()?)),

@@ -208,6 +208,46 @@ def churn(environ, start_response):
     return _json(start_response, {"met": met, "crowded": crowded})
 
 
+def fileio(environ, start_response):
+    """Writes /data/fileio.bin in 8 KiB pieces (fsync'd), appends to it, then reads it back
+    in several ways; reports what each read saw, so the host's file streams are checked
+    byte for byte."""
+    import hashlib
+
+    path = "/data/fileio.bin"
+    piece = bytes(range(256)) * 32
+    with open(path, "wb") as out:
+        for i in range(25):
+            out.write(piece[i:] + piece[:i])
+        out.flush()
+        os.fsync(out.fileno())
+    with open(path, "ab") as out:
+        out.write(b"tail")
+    expected = b"".join(piece[i:] + piece[:i] for i in range(25)) + b"tail"
+    with open(path, "rb") as inp:
+        whole = inp.read()
+    with open(path, "rb") as inp:
+        chunks = []
+        while chunk := inp.read(4096):
+            chunks.append(chunk)
+        at_end = inp.read(10)
+        inp.seek(100_000)
+        middle = inp.read(1000)
+    with open(path, "rb", buffering=0) as raw:
+        raw_read = raw.read(70_000)
+    return _json(start_response, {
+        "size": os.path.getsize(path),
+        "expected": len(expected),
+        "whole": whole == expected,
+        "chunks": b"".join(chunks) == expected,
+        "at_end": at_end.hex(),
+        "middle": middle == expected[100_000:101_000],
+        "raw_read": len(raw_read) > 0 and expected.startswith(raw_read),
+        "sha256": hashlib.sha256(whole).hexdigest(),
+        "expected_sha256": hashlib.sha256(expected).hexdigest(),
+    })
+
+
 ROUTES = {
     "/add": add,
     "/count": count,
@@ -216,6 +256,7 @@ ROUTES = {
     "/slow": slow,
     "/rendezvous": rendezvous,
     "/churn": churn,
+    "/fileio": fileio,
 }
 
 

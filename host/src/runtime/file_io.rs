@@ -1,0 +1,105 @@
+//! A guest's file reads and writes, done in the call that asks for them.
+//!
+//! Sits under every `read`/`pread`/`write`/`pwrite` of the guest's wasi-libc: a file is read
+//! through a `wasi:io` input stream (`read`; when that returns nothing yet, `subscribe` +
+//! `block`, then `read` again) and written through an output stream (`write`, then
+//! `blocking-flush`). wasmtime-wasi 48 hands every such stream read and write of a file to
+//! tokio's blocking pool, whatever the store allows, so each one costs two thread switches
+//! and up to four host calls; sqlite makes dozens per query.
+//!
+//! The streams a guest has here are files (at most 64 KiB a call, from the local file system,
+//! which answers in microseconds, like the other file system calls run inline: see
+//! `StoreState::new`), an empty stdin, and stdout/stderr into the server log. So the linker
+//! shadows `input-stream.read` with the stream's own `blocking-read` and `output-stream.write`
+//! with its `blocking-write-and-flush`: a file is read or written at once, inline, and the
+//! guest's `subscribe`/`block`/`blocking-flush` that follow find the stream ready. A regular
+//! file is always ready in POSIX terms, so a read that returns data at once is what `read`
+//! promises; the log streams were flushed on every line anyway.
+
+use anyhow::Result;
+use wasmtime::component::{Linker, LinkerInstance, Resource};
+use wasmtime::StoreContextMut;
+use wasmtime_wasi::p2::bindings::io::streams;
+use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, StreamError};
+use wasmtime_wasi::WasiView;
+
+use super::store::StoreState;
+
+/// The interface wasmtime-wasi 48 links `wasi:io/streams` under.
+const STREAMS: &str = "wasi:io/streams@0.2.12";
+
+/// Shadows `input-stream.read` and `output-stream.write` in `linker`, which must already hold
+/// wasmtime-wasi's own `wasi:io`.
+pub fn add_to_linker(linker: &mut Linker<StoreState>) -> Result<()> {
+    linker.allow_shadowing(true);
+    let defined = linker
+        .instance(STREAMS)
+        .and_then(|mut streams| define(&mut streams));
+    linker.allow_shadowing(false);
+    defined.map_err(|e| anyhow::anyhow!("cannot replace `{STREAMS}` read and write: {e}"))
+}
+
+type Answer<T> = wasmtime::Result<(Result<T, streams::StreamError>,)>;
+
+fn define(streams: &mut LinkerInstance<'_, StoreState>) -> wasmtime::Result<()> {
+    streams.func_wrap_async(
+        "[method]input-stream.read",
+        |store: StoreContextMut<'_, StoreState>, (stream, len): (Resource<DynInputStream>, u64)| {
+            Box::new(read(store, stream, len))
+        },
+    )?;
+    streams.func_wrap_async(
+        "[method]output-stream.write",
+        |store: StoreContextMut<'_, StoreState>,
+         (stream, bytes): (Resource<DynOutputStream>, Vec<u8>)| {
+            Box::new(write(store, stream, bytes))
+        },
+    )
+}
+
+async fn read(
+    mut store: StoreContextMut<'_, StoreState>,
+    stream: Resource<DynInputStream>,
+    len: u64,
+) -> Answer<Vec<u8>> {
+    let state = store.data_mut();
+    let table = state.ctx().table;
+    let len = usize::try_from(len).unwrap_or(usize::MAX);
+    let read = table.get_mut(&stream)?.blocking_read(len).await;
+    match read {
+        Ok(bytes) => Ok((Ok(bytes.into()),)),
+        Err(error) => Ok((Err(to_guest(state.ctx().table, error)?),)),
+    }
+}
+
+async fn write(
+    mut store: StoreContextMut<'_, StoreState>,
+    stream: Resource<DynOutputStream>,
+    bytes: Vec<u8>,
+) -> Answer<()> {
+    let state = store.data_mut();
+    let table = state.ctx().table;
+    let written = table
+        .get_mut(&stream)?
+        .blocking_write_and_flush(bytes.into())
+        .await;
+    match written {
+        Ok(()) => Ok((Ok(()),)),
+        Err(error) => Ok((Err(to_guest(state.ctx().table, error)?),)),
+    }
+}
+
+/// A stream error as the guest sees it: closed, or failed with an error resource; a trap
+/// stays a trap.
+fn to_guest(
+    table: &mut wasmtime::component::ResourceTable,
+    error: StreamError,
+) -> wasmtime::Result<streams::StreamError> {
+    Ok(match error {
+        StreamError::Closed => streams::StreamError::Closed,
+        StreamError::LastOperationFailed(e) => {
+            streams::StreamError::LastOperationFailed(table.push(e)?)
+        }
+        StreamError::Trap(e) => return Err(e),
+    })
+}
