@@ -898,7 +898,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="the oha binary [OHA_BIN]")
     p.add_argument("--nginx", default=os.environ.get("NGINX_BIN", shutil.which("nginx") or "/usr/sbin/nginx"),
                    help="the nginx binary [NGINX_BIN]")
-    p.add_argument("--pages", default="flask,django", help="frameworks.py --pages")
+    p.add_argument("--pages", default="flask,django,django-db", help="frameworks.py --pages")
     p.add_argument("--memory-sites", default="1,50,500", help="configured sites to measure")
     p.add_argument("--memory-app-sites", type=int, default=10,
                    help="at most this many of the configured sites are app sites (each needs "
