@@ -23,20 +23,13 @@ use wasmtime_wasi::p2::bindings::io::streams;
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, StreamError};
 use wasmtime_wasi::WasiView;
 
+use super::shadow::{shadow, IO_STREAMS};
 use super::store::StoreState;
-
-/// The interface wasmtime-wasi 48 links `wasi:io/streams` under.
-const STREAMS: &str = "wasi:io/streams@0.2.12";
 
 /// Shadows `input-stream.read` and `output-stream.write` in `linker`, which must already hold
 /// wasmtime-wasi's own `wasi:io`.
 pub fn add_to_linker(linker: &mut Linker<StoreState>) -> Result<()> {
-    linker.allow_shadowing(true);
-    let defined = linker
-        .instance(STREAMS)
-        .and_then(|mut streams| define(&mut streams));
-    linker.allow_shadowing(false);
-    defined.map_err(|e| anyhow::anyhow!("cannot replace `{STREAMS}` read and write: {e}"))
+    shadow(linker, IO_STREAMS, "read and write", define)
 }
 
 type Answer<T> = wasmtime::Result<(Result<T, streams::StreamError>,)>;

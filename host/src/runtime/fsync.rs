@@ -19,18 +19,13 @@ use wasmtime_wasi::p2::bindings::filesystem::types::{ErrorCode, HostDescriptor};
 use wasmtime_wasi::p2::FsError;
 use wasmtime_wasi::WasiView;
 
-use super::readdir::{answer, TYPES};
+use super::shadow::{answer, shadow, FILESYSTEM_TYPES};
 use super::store::StoreState;
 
 /// Shadows wasmtime-wasi's `sync` and `sync-data` in `linker`, which must already hold
 /// wasmtime-wasi's own `wasi:filesystem`.
 pub fn add_to_linker(linker: &mut Linker<StoreState>) -> Result<()> {
-    linker.allow_shadowing(true);
-    let defined = linker
-        .instance(TYPES)
-        .and_then(|mut types| define(&mut types));
-    linker.allow_shadowing(false);
-    defined.map_err(|e| anyhow::anyhow!("cannot replace `{TYPES}` sync calls: {e}"))
+    shadow(linker, FILESYSTEM_TYPES, "sync calls", define)
 }
 
 #[derive(Clone, Copy)]

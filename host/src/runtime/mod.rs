@@ -10,6 +10,7 @@ pub mod fsync;
 pub mod lane;
 pub mod pool;
 pub mod readdir;
+pub mod shadow;
 pub mod store;
 
 pub use engine::{create_engines, load_component, Engines};

@@ -29,13 +29,10 @@ use wasmtime_wasi::p2::bindings::filesystem::types::{
     DirectoryEntry, ErrorCode, HostDescriptor, HostDirectoryEntryStream, MetadataHashValue,
     PathFlags,
 };
-use wasmtime_wasi::p2::{FsError, ReaddirIterator};
+use wasmtime_wasi::p2::ReaddirIterator;
 
+use super::shadow::{answer, shadow, FILESYSTEM_TYPES};
 use super::store::StoreState;
-
-/// The interface wasmtime-wasi 48 links `wasi:filesystem/types` under (every guest 0.2.x
-/// import resolves to it).
-pub(super) const TYPES: &str = "wasi:filesystem/types@0.2.12";
 
 /// Streams remembered at most; past it the notes are dropped (listings then behave as
 /// wasmtime-wasi's own), so a guest that never finishes its listings cannot grow them.
@@ -61,12 +58,7 @@ type Answer<T> = wasmtime::Result<(Result<T, ErrorCode>,)>;
 /// Shadows wasmtime-wasi's `read-directory`, `read-directory-entry` and `metadata-hash-at` in
 /// `linker`, which must already hold wasmtime-wasi's own `wasi:filesystem`.
 pub fn add_to_linker(linker: &mut Linker<StoreState>) -> Result<()> {
-    linker.allow_shadowing(true);
-    let defined = linker
-        .instance(TYPES)
-        .and_then(|mut types| define(&mut types));
-    linker.allow_shadowing(false);
-    defined.map_err(|e| anyhow::anyhow!("cannot replace `{TYPES}` listing calls: {e}"))
+    shadow(linker, FILESYSTEM_TYPES, "listing calls", define)
 }
 
 fn define(types: &mut LinkerInstance<'_, StoreState>) -> wasmtime::Result<()> {
@@ -181,12 +173,4 @@ async fn hash_at(
         .metadata_hash_at(Resource::new_borrow(folder), flags, path)
         .await;
     Ok((answer(hashed)?,))
-}
-
-/// wasmtime-wasi's result as the guest sees it: an error code, or a trap.
-pub(super) fn answer<T>(result: Result<T, FsError>) -> wasmtime::Result<Result<T, ErrorCode>> {
-    match result {
-        Ok(value) => Ok(Ok(value)),
-        Err(error) => Ok(Err(error.downcast()?)),
-    }
 }
