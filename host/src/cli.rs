@@ -39,6 +39,9 @@ enum Command {
     /// Ask the running server to reread its configuration and every site.toml (as SIGHUP
     /// does) and print what changed; exits non-zero if the server rejected it.
     Reload(ReloadArgs),
+    /// One site build, in a process of its own (started by the server only).
+    #[command(hide = true, name = "build-site")]
+    BuildSite,
 }
 
 #[derive(Debug, Args)]
@@ -115,6 +118,12 @@ impl ConfigArgs {
     }
 }
 
+/// Whether the command line asks for a site build (`build-site`, see `build::worker`), which
+/// runs without the server's async runtime.
+pub fn is_build_site(cli: &Cli) -> bool {
+    matches!(cli.command, Some(Command::BuildSite))
+}
+
 pub async fn run(cli: Cli) -> Result<()> {
     match cli
         .command
@@ -124,6 +133,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Check(args) => check(&args),
         Command::Build(args) => build(args).await,
         Command::Reload(args) => reload_command(args).await,
+        Command::BuildSite => unreachable!("`build-site` runs before the async runtime starts"),
     }
 }
 
@@ -139,41 +149,51 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let engines = create_engines()?;
     // From here SIGTERM/SIGINT stop the server cleanly, even during the first builds.
     let shutdown = Shutdown::install()?;
+    let builder = sites::Builder::new(&server.state, &server.build, &engines)?;
+    // Configurations read and cached builds loaded; nothing is built here (builds run in
+    // build processes, in the background, once the server serves).
     let loading = {
-        let (engines, server) = (engines.clone(), server.clone());
-        tokio::task::spawn_blocking(move || sites::load_all(&server, &engines))
+        let (builder, server) = (builder.clone(), server.clone());
+        tokio::task::spawn_blocking(move || sites::prepare_all(&server, &builder))
     };
-    let loaded = tokio::select! {
+    let (loaded, pending) = tokio::select! {
         loaded = loading => loaded??,
         () = shutdown.signalled() => {
-            tracing::info!("stopped before serving: the builds under way end with the server");
+            tracing::info!("stopped before serving");
             return Ok(());
         }
     };
-    if loaded.sites.is_empty() {
+    if loaded.sites.is_empty() && pending.is_empty() {
         anyhow::bail!("no site could be served from `{}`", server.sites.display());
     }
-    let catalog = Arc::new(Catalog::new(Table::new(loaded.sites.clone(), &server)));
+    let mut served = loaded.sites.clone();
+    served.extend(
+        pending
+            .iter()
+            .map(|p| Arc::new(sites::Builder::starting(p))),
+    );
+    let catalog = Arc::new(Catalog::new(Table::new(served, &server)));
     let metrics = Arc::new(Metrics::new());
     reload::record_loaded(&catalog, &metrics, &loaded);
     let app = App::new(catalog.clone(), metrics.clone()).with_access_log(access_log.clone());
     let app = Arc::new(app);
-    for site in &loaded.sites {
+    for site in catalog.current().sites.iter() {
         let names = &site.config.server_names;
-        tracing::info!(site = %site.config.name, ?names, default = site.config.default, "serving");
+        tracing::info!(site = %site.config.name, ?names, default = site.config.default, starting = site.starting, "serving");
     }
     let reloader = Reloader {
         load: reload_loader(&args),
-        builder: sites::Builder::new(&server.state, &engines)?,
+        builder,
         server: server.clone(),
-        catalog,
-        metrics,
+        catalog: catalog.clone(),
+        metrics: metrics.clone(),
         after_reload: vec![Box::new({
             let access_log = access_log.clone();
             move || access_log.reopen()
         })],
     };
-    let reload = reloader.start()?;
+    let (ready, initial) = tokio::sync::oneshot::channel();
+    let reload = reloader.start(pending, loaded, ready)?;
     // Registered before the first `Serving` line: from then on a SIGHUP reloads, never kills.
     let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("cannot handle SIGHUP")?;
@@ -204,6 +224,14 @@ async fn serve(args: ServeArgs) -> Result<()> {
             shutdown.clone(),
         )));
     }
+    // Once the start-up's builds have ended: every site that could be is served.
+    tokio::spawn(async move {
+        if let Ok(loaded) = initial.await {
+            let (served, failed) = (loaded.sites.len(), loaded.failures.len());
+            tracing::info!(served, failed, "start-up builds done");
+            println!("Sites ready: {served} serving, {failed} failed");
+        }
+    });
     for task in running {
         task.await?;
     }
@@ -258,7 +286,7 @@ async fn reload_command(args: ReloadArgs) -> Result<()> {
 
 fn check(args: &ConfigArgs) -> Result<()> {
     let server = args.load()?;
-    let (sites, errors) = config::load_sites(&server.sites, &server.defaults)?;
+    let (sites, errors, _) = config::read_sites(&server)?;
     for site in &sites {
         println!(
             "ok      {} ({})",
@@ -280,7 +308,7 @@ fn check(args: &ConfigArgs) -> Result<()> {
 async fn build(args: ConfigArgs) -> Result<()> {
     let server = args.load_for_build()?;
     let engines = create_engines()?;
-    let loaded = tokio::task::spawn_blocking(move || sites::load_all(&server, &engines)).await??;
+    let loaded = sites::build_all(&server, &engines).await?;
     for site in &loaded.sites {
         println!("ok      {}", site.config.name);
     }

@@ -193,6 +193,14 @@ impl App {
             return Ok(response);
         }
         let (Some(pool), Some(app)) = (&site.pool, &site.config.app) else {
+            if site.starting {
+                // The app's first build is under way (its static files are served already).
+                let mut response = pages::error(StatusCode::SERVICE_UNAVAILABLE);
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, http::HeaderValue::from_static("5"));
+                return Ok(response);
+            }
             return Ok(pages::error(StatusCode::NOT_FOUND));
         };
         let path = environ::latin1(

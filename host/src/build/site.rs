@@ -1,49 +1,38 @@
-//! One site folder → one component, cached under `<state>/sites/<name>/<hash>/`.
+//! One site build, run in a build process of its own (`child.rs` starts it, `worker.rs` is
+//! its entry point): from the site folder's handle and a [`Plan`] to a finished build folder
+//! `<state>/sites/<name>/<hash>/` with its component compiled.
 //!
-//! Steps, in order: hash the inputs; reuse the cached build when that hash is there; else
-//! stage the inputs (the bridge and generated config at guest path `/0`, the site's python
-//! path at `/1`…, vendored requirements last), vendor requirements with pip for the guest's
-//! CPython (native extension files are removed and named in the config module, see
-//! `native.rs`), run componentize-py (which imports the bridge: it loads the app and runs
-//! the site's `warmup` URLs), and move the finished folder into place atomically. The staged
-//! folders stay: the server mounts them read-only at the same guest paths, so modules first
-//! imported at request time load, and `[static.from_packages]` folders are served from them.
+//! Steps, in order, each reported to the server as it begins:
+//! 1. **stage** the site's python path through the site folder's handle (`tree.rs`: sizes
+//!    counted before reading, nothing outside the site), hashing exactly what is copied: the
+//!    hash names the build folder, so what is cached is what was built;
+//! 2. when that build is already there, only compile it; else
+//! 3. **vendor** the requirements (`vendor.rs`: parsed as data, wheels from the server's
+//!    index only; native extension files removed and named, see `native.rs`);
+//! 4. **componentize**: componentize-py imports the bridge at guest path `/0` (the bridge
+//!    and the generated `wsgi_site_config`), which loads the app from `/1`… and runs the
+//!    site's `warmup` URLs, and snapshots the interpreter;
+//! 5. move the finished folder into place atomically, and **compile** it to native code for
+//!    the server's engine (`component-<engine>.cwasm`), so the server only maps it.
+//!
+//! The staged folders stay: the server mounts them read-only at the same guest paths, so
+//! modules first imported at request time load, and `[static.from_packages]` folders are
+//! served from them.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-use super::hash::{copy_tree, ContentHash};
-use super::native::{self, NativeFile};
-use super::toolchain::{Toolchain, COMPONENTIZE_PY_VERSION};
-use crate::config::{AppConfig, ConfigError, Site, SITE_FILE};
-
-/// Bump when the layout of a build folder or the way it is made changes.
-const BUILD_FORMAT: &str = "wsgi-wasm-build-2";
-
-/// Where the inputs shared by every site live.
-#[derive(Debug, Clone)]
-pub struct Sources {
-    /// The WIT world folder.
-    pub wit: PathBuf,
-    /// The folder that holds the `wsgi_bridge` package.
-    pub bridge: PathBuf,
-}
-
-/// A finished build of one site.
-#[derive(Debug, Clone)]
-pub struct Artifact {
-    /// The build folder.
-    pub dir: PathBuf,
-    /// The component made by componentize-py.
-    pub component: PathBuf,
-    /// Folders mounted read-only at guest paths `/0`, `/1`, … in this order.
-    pub python_dirs: Vec<PathBuf>,
-    /// The vendored requirements (the last of `python_dirs`), when the site has any.
-    pub packages: Option<PathBuf>,
-}
+use super::artifact::{lock_site, site_builds};
+use super::native::NativeFile;
+use super::plan::{self, py_str, Plan};
+use super::toolchain::{self, Toolchain};
+use super::tree::{self, Tally};
+use super::vendor::{clean_environment, vendor};
+use crate::config::SiteDir;
 
 /// Why a build failed: the Python output is what the site's author needs to see.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +53,9 @@ pub enum BuildError {
         reason: String,
         output: String,
     },
+    /// The requirements file says something other than package requirements.
+    #[error("site `{site}`: `app.requirements` refused:\n{errors}")]
+    RefusedRequirements { site: String, errors: String },
     #[error("site `{site}`: vendoring `{requirements}` failed:\n{output}")]
     Requirements {
         site: String,
@@ -74,138 +66,140 @@ pub enum BuildError {
     Other(#[from] anyhow::Error),
 }
 
-/// The cache key of a site's build.
-pub fn hash_inputs(site: &Site, app: &AppConfig, sources: &Sources) -> Result<String> {
-    let mut hash = ContentHash::new(BUILD_FORMAT);
-    hash.text("componentize-py", COMPONENTIZE_PY_VERSION);
-    hash.tree("wit", &sources.wit, &[])?;
-    hash.tree("bridge", &sources.bridge.join("wsgi_bridge"), &[])?;
-    hash.text("config", &site_config_module(site, app));
-    for (index, dir) in app.python_path.iter().enumerate() {
-        super::hash::confine(&site.dir, dir, &not_built(site, app))?;
-        hash.tree(&format!("python_path/{index}"), dir, &not_built(site, app))?;
-    }
-    if let Some(requirements) = &app.requirements {
-        let text = std::fs::read(requirements)
-            .with_context(|| format!("cannot read `{}`", requirements.display()))?;
-        hash.bytes("requirements", &text);
-    }
-    Ok(hash.finish())
+/// A finished build.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Built {
+    /// The content hash of what was built (the build folder's name).
+    pub hash: String,
+    /// The guest standard library, exported once per toolchain.
+    pub stdlib: PathBuf,
 }
 
-/// The finished build for `hash`, if the cache has it.
-pub fn cached(state_dir: &Path, site: &Site, hash: &str) -> Option<Artifact> {
-    let dir = site_builds(state_dir, &site.name).join(hash);
-    let component = dir.join("component.wasm");
-    if !component.is_file() {
-        return None;
-    }
-    let mut python_dirs = Vec::new();
-    while dir.join("py").join(python_dirs.len().to_string()).is_dir() {
-        python_dirs.push(dir.join("py").join(python_dirs.len().to_string()));
-    }
-    let vendored = site
-        .app
-        .as_ref()
-        .is_some_and(|app| app.requirements.is_some());
-    let packages = python_dirs.last().filter(|_| vendored).cloned();
-    Some(Artifact {
-        dir,
-        component,
-        python_dirs,
-        packages,
-    })
-}
-
-/// The folders of `[static.from_packages]`, each checked to be a folder inside the site's
-/// vendored packages: `(URL prefix segments, packages folder, folder inside it)`.
-pub fn package_folders(
-    site: &Site,
-    artifact: &Artifact,
-) -> Result<Vec<(Vec<String>, PathBuf, PathBuf)>, ConfigError> {
-    let Some(config) = &site.static_root else {
-        return Ok(Vec::new());
-    };
-    let file = site.dir.join(SITE_FILE);
-    let mut found = Vec::new();
-    for entry in &config.from_packages {
-        let missing = |why: &str| {
-            ConfigError::new(
-                &file,
-                "static.from_packages",
-                format!(
-                    "`{}` (for `{}`) {why} the site's vendored packages",
-                    entry.written, entry.prefix
-                ),
-            )
-        };
-        let Some(packages) = &artifact.packages else {
-            return Err(missing("cannot be looked up: there are no"));
-        };
-        let inside = packages
-            .canonicalize()
-            .and_then(|base| Ok((base, packages.join(&entry.folder).canonicalize()?)))
-            .is_ok_and(|(base, dir)| dir.starts_with(base) && dir.is_dir());
-        if !inside {
-            return Err(missing("is not a folder in"));
-        }
-        found.push((
-            entry.segments.clone(),
-            packages.clone(),
-            entry.folder.clone(),
-        ));
-    }
-    Ok(found)
-}
-
-/// Builds the site's component for `hash` (from [`hash_inputs`]).
+/// Builds the plan's site from `root`, its folder; `progress` is told each step.
 pub fn build(
-    state_dir: &Path,
-    site: &Site,
-    app: &AppConfig,
-    hash: &str,
-    sources: &Sources,
-    toolchain: &Toolchain,
-) -> Result<Artifact, BuildError> {
-    let builds = site_builds(state_dir, &site.name);
-    let work = builds.join(format!("{hash}.tmp-{}", std::process::id()));
+    plan: &Plan,
+    root: &SiteDir,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Built, BuildError> {
+    let _lock = lock_site(&plan.state, &plan.site)?;
+    let builds = site_builds(&plan.state, &plan.site);
+    let work = builds.join(format!("staging.tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     let py = work.join("py");
+    progress("staging the site's files");
+    let (hash, requirements) = stage(plan, root, &py)?;
+    let dir = builds.join(&hash);
+    let tools = |progress: &mut dyn FnMut(&str)| -> Result<Toolchain, BuildError> {
+        progress("preparing the guest toolchain");
+        Ok(toolchain::provision(&plan.state, &plan.sources.wit)?)
+    };
+    let stdlib = match toolchain::exported_stdlib(&plan.state) {
+        Some(stdlib) if dir.join("component.wasm").is_file() => stdlib,
+        _ => {
+            let toolchain = tools(progress)?;
+            if !dir.join("component.wasm").is_file() {
+                componentize(plan, &work, &toolchain, requirements.as_deref(), progress)?;
+                if std::fs::rename(&work, &dir).is_err() {
+                    return Err(BuildError::Other(anyhow::anyhow!(
+                        "cannot move the build into `{}`",
+                        dir.display()
+                    )));
+                }
+            }
+            toolchain.stdlib
+        }
+    };
+    let _ = std::fs::remove_dir_all(&work);
+    progress("compiling the component");
+    let started = Instant::now();
+    crate::runtime::engine::compile(plan.fresh_instances, &dir)?;
+    tracing::debug!(site = %plan.site, seconds = started.elapsed().as_secs_f64(), "compiled");
+    Ok(Built { hash, stdlib })
+}
 
+/// Copies the plan's python path into `py/1`, `py/2`, … and reads its requirements, hashing
+/// both: the hash of what was staged, and the requirements' text.
+fn stage(plan: &Plan, root: &SiteDir, py: &Path) -> Result<(String, Option<String>), BuildError> {
+    let mut hash = plan.hasher();
+    let mut tally = Tally::default();
+    for (index, folder) in plan.python_path.iter().enumerate() {
+        let files = tree::list(root, folder, &plan.not_built, &plan.limits.tree, &mut tally)?;
+        plan::hash_tree(&mut hash, index, &files);
+        let staged = py.join((index + 1).to_string());
+        std::fs::create_dir_all(&staged)
+            .with_context(|| format!("cannot create `{}`", staged.display()))?;
+        for file in &files {
+            let target = staged.join(&file.relative);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create `{}`", parent.display()))?;
+            }
+            let mut out = std::fs::File::create(&target)
+                .with_context(|| format!("cannot create `{}`", target.display()))?;
+            hash.begin(&file.relative, file.size);
+            tree::read(root, folder, file, |bytes| {
+                hash.update(bytes);
+                out.write_all(bytes)
+                    .with_context(|| format!("cannot write `{}`", target.display()))
+            })?;
+        }
+    }
+    let requirements = match &plan.requirements {
+        Some(_) => {
+            let text =
+                plan.read_requirements(root)
+                    .map_err(|error| BuildError::RefusedRequirements {
+                        site: plan.site.clone(),
+                        errors: format!("{error:#}"),
+                    })?;
+            hash.bytes("requirements", text.as_bytes());
+            Some(text)
+        }
+        None => None,
+    };
+    Ok((hash.finish(), requirements))
+}
+
+/// Steps 3 and 4 in the work folder `work` (whose `py/1`… are staged).
+fn componentize(
+    plan: &Plan,
+    work: &Path,
+    toolchain: &Toolchain,
+    requirements: Option<&str>,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(), BuildError> {
+    let py = work.join("py");
     let bridge_dir = py.join("0");
-    copy_tree(
-        &sources.bridge.join("wsgi_bridge"),
+    copy_dir(
+        &plan.sources.bridge.join("wsgi_bridge"),
         &bridge_dir.join("wsgi_bridge"),
-        &[],
     )?;
     let mut python_dirs = vec![bridge_dir.clone()];
-    for dir in &app.python_path {
-        let staged = py.join(python_dirs.len().to_string());
-        copy_tree(dir, &staged, &not_built(site, app))?;
-        python_dirs.push(staged);
+    for index in 0..plan.python_path.len() {
+        python_dirs.push(py.join((index + 1).to_string()));
     }
     let mut native = Vec::new();
-    if let Some(requirements) = &app.requirements {
+    if let Some(text) = requirements {
+        progress("vendoring the requirements (pip)");
         let staged = py.join(python_dirs.len().to_string());
-        native = vendor(site, requirements, &staged, toolchain)?;
+        native = vendor(plan, text, &staged, toolchain)?;
         python_dirs.push(staged);
     }
-    let config = site_config_module(site, app) + &native_table(&native);
+    let config = plan.config_module.clone() + &native_table(&native);
     std::fs::write(bridge_dir.join("wsgi_site_config.py"), config)
         .context("cannot write the site config module")?;
 
-    let started = Instant::now();
+    progress("building the component (componentize-py)");
     let no_venv = work.join("no-venv");
     std::fs::create_dir_all(&no_venv).context("cannot create the build folder")?;
     let component = work.join("component.wasm");
     let mut command = Command::new(&toolchain.componentize_py);
-    super::dies_with_server(&mut command)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", &work)
+    super::dies_with_server(&mut command);
+    clean_environment(&mut command, work);
+    command
         .env("VIRTUAL_ENV", &no_venv)
         .arg("-d")
-        .arg(&sources.wit)
+        .arg(&plan.sources.wit)
         .args(["-w", "wsgi", "componentize", "wsgi_bridge"]);
     for dir in &python_dirs {
         command.arg("-p").arg(dir);
@@ -215,6 +209,7 @@ pub fn build(
         .arg(&component)
         .output()
         .with_context(|| format!("cannot run `{}`", toolchain.componentize_py.display()))?;
+    let _ = std::fs::remove_dir_all(&no_venv);
     if !output.status.success() || !component.is_file() {
         let mut text = String::from_utf8_lossy(&output.stderr).into_owned();
         text.push_str(&String::from_utf8_lossy(&output.stdout));
@@ -224,92 +219,31 @@ pub fn build(
                 text.push_str(&format!("  {} (package `{}`)\n", file.file, file.package));
             }
         }
-        let _ = std::fs::remove_dir_all(&work);
-        return Err(classify(&site.name, text.trim_end().to_owned()));
+        return Err(classify(&plan.site, text.trim_end().to_owned()));
     }
-    let _ = std::fs::remove_dir_all(&no_venv);
-    tracing::debug!(site = %site.name, seconds = started.elapsed().as_secs_f64(), "componentize-py done");
+    Ok(())
+}
 
-    let dir = builds.join(hash);
-    if std::fs::rename(&work, &dir).is_err() {
-        // Another process finished the same build first; its copy is identical.
-        let _ = std::fs::remove_dir_all(&work);
+/// Copies the server's own folder `from` (the bridge) to `to`.
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("cannot create `{}`", to.display()))?;
+    for entry in
+        std::fs::read_dir(from).with_context(|| format!("cannot read `{}`", from.display()))?
+    {
+        let entry = entry?;
+        let name = entry.file_name();
+        if !name.to_str().is_some_and(tree::is_build_input) {
+            continue;
+        }
+        let (source, target) = (entry.path(), to.join(&name));
+        if entry.file_type()?.is_dir() {
+            copy_dir(&source, &target)?;
+        } else {
+            std::fs::copy(&source, &target)
+                .with_context(|| format!("cannot copy `{}`", source.display()))?;
+        }
     }
-    cached(state_dir, site, hash)
-        .with_context(|| format!("the build folder `{}` is incomplete", dir.display()))
-        .map_err(BuildError::Other)
-}
-
-/// Holds the site's build lock (an exclusive file lock) until dropped, so two processes
-/// sharing a state folder never build the same site at once.
-pub fn lock_site(state_dir: &Path, site: &Site) -> Result<std::fs::File> {
-    let dir = site_builds(state_dir, &site.name);
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
-    let path = dir.join(".lock");
-    let file = std::fs::File::create(&path)
-        .with_context(|| format!("cannot create `{}`", path.display()))?;
-    file.lock()
-        .with_context(|| format!("cannot lock `{}`", path.display()))?;
-    Ok(file)
-}
-
-/// Folders of the site that are never built into the component: the static root (served
-/// from the site folder: editing a stylesheet does not rebuild the app) and the data folders
-/// (the app's own writable state, mounted at run time).
-fn not_built<'a>(site: &'a Site, app: &'a AppConfig) -> Vec<&'a Path> {
-    let static_root = site.static_root.iter().filter_map(|s| s.root.as_deref());
-    static_root
-        .chain(app.data.iter().map(|(dir, _)| dir.as_path()))
-        .collect()
-}
-
-fn site_builds(state_dir: &Path, site: &str) -> PathBuf {
-    state_dir.join("sites").join(site)
-}
-
-/// Installs the requirements for the guest's CPython 3.14 into `target`. Returns the native
-/// extension files that were removed (they cannot load under WASI; packages such as
-/// MarkupSafe fall back to pure Python without them).
-fn vendor(
-    site: &Site,
-    requirements: &Path,
-    target: &Path,
-    toolchain: &Toolchain,
-) -> Result<Vec<NativeFile>, BuildError> {
-    let output = super::dies_with_server(&mut Command::new(&toolchain.python))
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-input",
-        ])
-        .args([
-            "--python-version",
-            "3.14",
-            "--implementation",
-            "cp",
-            "--only-binary=:all:",
-        ])
-        .args(["--platform", "manylinux2014_x86_64", "--platform", "any"])
-        .arg("--target")
-        .arg(target)
-        .arg("-r")
-        .arg(requirements)
-        .output()
-        .with_context(|| format!("cannot run `{} -m pip`", toolchain.python.display()))?;
-    if !output.status.success() {
-        return Err(BuildError::Requirements {
-            site: site.name.clone(),
-            requirements: requirements.display().to_string(),
-            output: String::from_utf8_lossy(&output.stderr)
-                .trim_end()
-                .to_owned(),
-        });
-    }
-    let _ = std::fs::remove_dir_all(target.join("bin"));
-    Ok(native::strip(target)?)
+    Ok(())
 }
 
 /// The build error for componentize-py's `output`: a missing native extension and a failed
@@ -348,49 +282,6 @@ fn classify(site: &str, output: String) -> BuildError {
     }
 }
 
-/// The `wsgi_site_config` module the bridge reads at build time (without `NATIVE`, which
-/// [`native_table`] adds once the requirements are vendored: it follows from them).
-fn site_config_module(site: &Site, app: &AppConfig) -> String {
-    let dict = |map: &std::collections::BTreeMap<String, String>| {
-        let pairs: Vec<String> = map
-            .iter()
-            .map(|(k, v)| format!("{}: {}", py_str(k), py_str(v)))
-            .collect();
-        format!("{{{}}}", pairs.join(", "))
-    };
-    let list = |items: &[String]| {
-        let items: Vec<String> = items.iter().map(|m| py_str(m)).collect();
-        format!("[{}]", items.join(", "))
-    };
-    let mut module = format!(
-        "# Generated by wsgi-wasm for this build; do not edit.\n\
-         SITE = {}\nMODULE = {}\nCALLABLE = {}\nPRELOAD = {}\nENV = {}\nWARMUP = {}\n",
-        py_str(&site.name),
-        py_str(&app.module),
-        py_str(&app.callable),
-        list(&app.preload),
-        dict(&app.env),
-        list(&app.warmup),
-    );
-    // What only the warmup requests read: without warmup URLs, a change to the names, the
-    // mount or the vars does not rebuild the site.
-    if !app.warmup.is_empty() {
-        // The first exact server name (a wildcard names no host).
-        let host = site
-            .server_names
-            .iter()
-            .find(|name| !name.starts_with("*."))
-            .map_or("localhost", String::as_str);
-        module.push_str(&format!(
-            "WARMUP_HOST = {}\nMOUNT = {}\nVARS = {}\n",
-            py_str(host),
-            py_str(&app.mount),
-            dict(&app.vars),
-        ));
-    }
-    module
-}
-
 /// `NATIVE`: each importable module the build removed → (its package, its file).
 fn native_table(native: &[NativeFile]) -> String {
     let entries: Vec<String> = native
@@ -406,21 +297,4 @@ fn native_table(native: &[NativeFile]) -> String {
         })
         .collect();
     format!("NATIVE = {{{}}}\n", entries.join(", "))
-}
-
-/// A Python string literal for any text (escapes everything outside printable ASCII).
-fn py_str(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            ' '..='~' => out.push(c),
-            _ => out.push_str(&format!("\\U{:08x}", c as u32)),
-        }
-    }
-    out.push('"');
-    out
 }

@@ -20,10 +20,12 @@ pub fn materialize(state_dir: &Path) -> Result<Sources> {
             hash.bytes(&format!("{label}/{path}"), bytes);
         }
     }
-    let root = state_dir.join("sources").join(&hash.finish()[..16]);
+    let hash = hash.finish();
+    let root = state_dir.join("sources").join(&hash[..16]);
     let sources = Sources {
         wit: root.join("wit"),
         bridge: root.join("guest-python"),
+        hash,
     };
     if root.join(".complete").is_file() {
         return Ok(sources);

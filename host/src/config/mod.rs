@@ -6,18 +6,26 @@
 //! and the reason, quoting the user's value in backticks. The keys are documented with
 //! examples in `docs/configuration.md`.
 
+mod build;
 mod limits;
 mod log;
+pub mod names;
 mod parse;
 mod server;
 mod site;
+pub mod site_dir;
 mod static_root;
 
+pub use build::BuildConfig;
 pub use limits::{Isolation, Limits};
 pub use log::{AccessTarget, LogConfig, LogFormat};
+pub use names::Held;
 pub use server::admin_address;
 pub use server::{load_server, FrontConfig, ServerConfig, UnknownHost};
-pub use site::{load_sites, AppConfig, Site, SITE_FILE};
+#[cfg(test)]
+pub use site::load_sites;
+pub use site::{read_sites, AppConfig, Site, SITE_FILE};
+pub use site_dir::SiteDir;
 pub use static_root::StaticDefaults;
 
 /// What every site starts from, from the server config's `[defaults]`.

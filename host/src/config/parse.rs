@@ -6,18 +6,24 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
+use super::site_dir::{describe, is_escape, SiteDir};
 use super::ConfigError;
 
 /// Reads and parses `file` into `T`, or says which key is wrong and why.
 pub fn read_toml<T: DeserializeOwned>(file: &Path) -> Result<T, ConfigError> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| ConfigError::new(file, "-", format!("cannot read the file: {e}")))?;
-    toml::from_str(&text).map_err(|error| {
+    parse_toml(&text, file)
+}
+
+/// Parses `text`, the contents of `file`, into `T`, or says which key is wrong and why.
+pub fn parse_toml<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|error| {
         let message = error.message().to_owned();
         let (key, line) = match error.span() {
             Some(span) => (
-                key_at(&text, span.start, &message),
-                Some(line_of(&text, span.start)),
+                key_at(text, span.start, &message),
+                Some(line_of(text, span.start)),
             ),
             None => (key_in_message(&message).unwrap_or_else(|| "-".into()), None),
         };
@@ -100,26 +106,43 @@ pub fn duration(value: &str) -> Result<Duration, String> {
         .map_err(|e| format!("`{value}` is not a duration such as `30s`, `10m` or `7d`: {e}"))
 }
 
-/// Resolves `entry` against `dir`; it may not leave it, neither as written (`..`, absolute)
-/// nor through a symlink (`public -> /`), since tenants own their site folders.
-pub fn inside(dir: &Path, entry: &str) -> Result<PathBuf, String> {
-    let relative = Path::new(entry);
-    let escapes = entry.is_empty()
-        || relative
-            .components()
-            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir));
-    if escapes {
+/// `entry` as a path relative to a site folder: normal components only (a `./` is
+/// dropped), so it can never name a place outside the folder as written. Where it leads is
+/// settled when it is opened, beneath the site folder's handle (`site_dir.rs`).
+pub fn relative(entry: &str) -> Result<PathBuf, String> {
+    let mut path = PathBuf::new();
+    for component in Path::new(entry).components() {
+        match component {
+            Component::Normal(part) => path.push(part),
+            Component::CurDir => {}
+            _ => {
+                return Err(format!(
+                    "`{entry}` must be a relative path inside the site folder"
+                ))
+            }
+        }
+    }
+    if entry.is_empty() || entry.contains('\0') {
         return Err(format!(
             "`{entry}` must be a relative path inside the site folder"
         ));
     }
-    let path = dir.join(relative);
-    if let (Ok(real_dir), Ok(real_path)) = (dir.canonicalize(), path.canonicalize()) {
-        if !real_path.starts_with(&real_dir) {
-            return Err(format!(
-                "`{entry}` leads outside the site folder through a symlink"
-            ));
-        }
-    }
     Ok(path)
+}
+
+/// Checks that `entry` (from [`relative`]) is a folder beneath `site`.
+pub fn folder_in(site: &SiteDir, entry: &str, path: &Path) -> Result<(), String> {
+    match site.open_dir(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            Err(format!("`{entry}` is not a folder in the site"))
+        }
+        Err(error) if error.raw_os_error() == Some(libc::ENOTDIR) => {
+            Err(format!("`{entry}` is not a folder in the site"))
+        }
+        Err(error) if is_escape(&error) => Err(format!(
+            "`{entry}` leads outside the site folder through a symlink"
+        )),
+        Err(error) => Err(format!("`{entry}`: {}", describe(&error))),
+    }
 }

@@ -16,6 +16,11 @@
 //! memory = "128MiB"
 //! [log]                          # access logs (`log.rs`)
 //! access = "logs/access.log"
+//! [build]                        # how site builds run (`build.rs`)
+//! index_url = "https://pypi.org/simple"
+//! [names]                        # who may serve which host names (`names.rs`)
+//! default_site = "main"
+//! bind = { "shop.example.com" = "shop", "*.shop.example.com" = "shop" }
 //! ```
 //!
 //! The file is optional: `serve` reads `./wsgi-wasm.toml` when it exists, or the file given
@@ -28,8 +33,10 @@ use std::time::Duration;
 use http::StatusCode;
 use serde::Deserialize;
 
+use super::build::{BuildConfig, RawBuild};
 use super::limits::{Limits, RawLimits};
 use super::log::{LogConfig, RawLog};
+use super::names::{NameRules, RawNames};
 use super::parse::{duration, read_toml};
 use super::static_root::{RawStatic, StaticDefaults};
 use super::{ConfigError, SiteDefaults};
@@ -54,6 +61,10 @@ struct RawServer {
     defaults: RawDefaults,
     #[serde(default)]
     log: RawLog,
+    #[serde(default)]
+    build: RawBuild,
+    #[serde(default)]
+    names: RawNames,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -87,6 +98,10 @@ pub struct ServerConfig {
     pub front: FrontConfig,
     /// `[log]`: the access logs.
     pub log: LogConfig,
+    /// `[build]`: how site builds run.
+    pub build: BuildConfig,
+    /// `[names]`: which site may serve which host names.
+    pub names: NameRules,
 }
 
 /// The front end's own limits, the same for every site.
@@ -132,6 +147,8 @@ pub fn load_server(explicit: Option<&Path>) -> Result<ServerConfig, ConfigError>
     let err = |key: &str, reason: String| ConfigError::new(&path, key, reason);
     let front = front(&raw, &err)?;
     let log = LogConfig::resolve(&raw.log, &path, &base)?;
+    let build = BuildConfig::resolve(&raw.build, &path)?;
+    let names = NameRules::resolve(&raw.names, &path)?;
 
     let mut listen = Vec::new();
     for address in raw.listen.unwrap_or_else(|| vec!["127.0.0.1:8080".into()]) {
@@ -196,6 +213,8 @@ pub fn load_server(explicit: Option<&Path>) -> Result<ServerConfig, ConfigError>
         },
         front,
         log,
+        build,
+        names,
     })
 }
 

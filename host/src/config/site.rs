@@ -24,13 +24,15 @@
 //! memory = "128MiB"
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use super::limits::{Limits, RawLimits};
-use super::parse::{inside, read_toml};
+use super::names::{self, Held, NameRules};
+use super::parse::{folder_in, parse_toml, relative};
+use super::site_dir::SiteDir;
 use super::static_root::{self, RawStatic, StaticConfig};
 use super::{ConfigError, SiteDefaults};
 use crate::runtime::data_lock::DataLock;
@@ -83,8 +85,10 @@ struct RawApp {
 pub struct Site {
     /// The site folder's name: the tenant's identity in logs and in the state folder.
     pub name: String,
-    /// The site folder.
+    /// The site folder's path (for messages and the file watcher).
     pub dir: PathBuf,
+    /// The site folder, opened once: every file of the site is opened through it.
+    pub root: SiteDir,
     /// Lower-cased host names, without ports.
     pub server_names: Vec<String>,
     /// Whether this site answers hosts no site names.
@@ -101,9 +105,9 @@ pub struct Site {
 pub struct AppConfig {
     pub module: String,
     pub callable: String,
-    /// Folders inside the site folder, in import order; each exists.
+    /// Folders of the site folder (relative to it), in import order.
     pub python_path: Vec<PathBuf>,
-    /// The requirements file, when the site has one.
+    /// The requirements file (relative to the site folder), when the site has one.
     pub requirements: Option<PathBuf>,
     pub preload: Vec<String>,
     /// URLs (path and query, inside the mount) the build requests before the snapshot.
@@ -117,7 +121,8 @@ pub struct AppConfig {
     /// Chunked bodies are read whole first and reach the app with a `CONTENT_LENGTH`, for
     /// frameworks that ignore `wsgi.input_terminated` (Django).
     pub chunked_content_length: bool,
-    /// Folders the app may write, each mounted read-write at `/<name>` in the guest.
+    /// Folders the app may write (relative to the site folder), each mounted read-write at
+    /// `/<name>` in the guest.
     pub data: Vec<(PathBuf, String)>,
     /// How requests are kept apart around `data` (no lock when it is empty).
     pub data_lock: DataLock,
@@ -128,69 +133,112 @@ pub struct AppConfig {
 
 /// Reads every `<sites_dir>/<name>/site.toml`, in name order. Sites that fail to load are
 /// returned as errors beside the good ones, so one tenant's typo never stops the others.
+/// Each site folder is opened once here ([`SiteDir`]); a symlink in its place is refused.
+/// Host names are then given out by [`names::assign`]: a site that claims a name another
+/// site holds is refused. Returns what is held once the sites returned serve.
 pub fn load_sites(
     sites_dir: &Path,
     defaults: &SiteDefaults,
-) -> anyhow::Result<(Vec<Site>, Vec<ConfigError>)> {
+    rules: &NameRules,
+    held: &Held,
+) -> anyhow::Result<(Vec<Site>, Vec<ConfigError>, Held)> {
     use anyhow::Context;
-    let entries = std::fs::read_dir(sites_dir)
+    let sites = cap_std::fs::Dir::open_ambient_dir(sites_dir, cap_std::ambient_authority())
         .with_context(|| format!("cannot read the sites folder `{}`", sites_dir.display()))?;
-    let mut dirs: Vec<PathBuf> = entries
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| path.join(SITE_FILE).is_file())
-        .collect();
-    dirs.sort();
-    let mut sites = Vec::new();
+    let entries = sites
+        .entries()
+        .with_context(|| format!("cannot read the sites folder `{}`", sites_dir.display()))?;
+    let mut names: Vec<(String, bool)> = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() || kind.is_symlink() {
+            names.push((name, kind.is_symlink()));
+        }
+    }
+    names.sort();
+    let mut found = Vec::new();
     let mut errors = Vec::new();
-    for dir in dirs {
-        match load_site(&dir, defaults) {
-            Ok(site) => sites.push(site),
+    let mut present = BTreeSet::new();
+    for (name, symlink) in names {
+        let dir = sites_dir.join(&name);
+        let file = dir.join(SITE_FILE);
+        if symlink {
+            // A symlink to a folder with a site.toml would have been a site: say why not.
+            if sites.is_file(Path::new(&name).join(SITE_FILE)) || dir.join(SITE_FILE).is_file() {
+                errors.push(ConfigError::new(
+                    &file,
+                    "-",
+                    format!(
+                        "`{name}` is a symlink: a site folder must be a real folder of the \
+                         sites folder (it is opened once, without following links; bind-mount \
+                         a folder from elsewhere instead)"
+                    ),
+                ));
+            }
+            continue;
+        }
+        let root = match SiteDir::open(&sites, &name, &dir) {
+            Ok(root) => root,
+            Err(error) => {
+                errors.push(ConfigError::new(
+                    &file,
+                    "-",
+                    format!("cannot open the site folder: {error}"),
+                ));
+                continue;
+            }
+        };
+        match root.dir().symlink_metadata(SITE_FILE) {
+            Err(_) => continue,
+            Ok(meta) if meta.file_type().is_symlink() => {
+                present.insert(name.clone());
+                errors.push(ConfigError::new(
+                    &file,
+                    "-",
+                    "cannot open the file: it is a symlink (site.toml must be a regular file \
+                     of the site folder)",
+                ));
+                continue;
+            }
+            Ok(_) => {}
+        }
+        present.insert(name.clone());
+        match load_site(root, defaults) {
+            Ok(site) => found.push(site),
             Err(error) => errors.push(error),
         }
     }
-    check_across_sites(&mut sites, &mut errors);
-    Ok((sites, errors))
+    let held = names::assign(&mut found, &mut errors, rules, held, &present);
+    Ok((found, errors, held))
 }
 
-/// Rules that span sites: a name claimed twice, two default sites. The later site (in name
-/// order) is the one rejected, so the outcome does not depend on directory listing order.
-fn check_across_sites(sites: &mut Vec<Site>, errors: &mut Vec<ConfigError>) {
-    let mut claimed: BTreeMap<String, String> = BTreeMap::new();
-    let mut default_site: Option<String> = None;
-    sites.retain(|site| {
-        let file = site.dir.join(SITE_FILE);
-        for name in &site.server_names {
-            if let Some(owner) = claimed.get(name) {
-                errors.push(ConfigError::new(
-                    &file,
-                    "server_names",
-                    format!("`{name}` is already claimed by site `{owner}`"),
-                ));
-                return false;
-            }
-        }
-        if site.default {
-            if let Some(owner) = &default_site {
-                errors.push(ConfigError::new(
-                    &file,
-                    "default",
-                    format!("site `{owner}` is already the default site"),
-                ));
-                return false;
-            }
-            default_site = Some(site.name.clone());
-        }
-        for name in &site.server_names {
-            claimed.insert(name.clone(), site.name.clone());
-        }
-        true
-    });
+/// [`load_sites`] with the server config's sites folder, defaults and `[names]`, and the
+/// names held in its state folder.
+pub fn read_sites(
+    server: &super::ServerConfig,
+) -> anyhow::Result<(Vec<Site>, Vec<ConfigError>, Held)> {
+    let held = Held::load(&server.state, &server.sites);
+    load_sites(&server.sites, &server.defaults, &server.names, &held)
 }
 
-/// Parses and validates one site folder.
-pub fn load_site(dir: &Path, defaults: &SiteDefaults) -> Result<Site, ConfigError> {
+/// Longest `site.toml` read.
+const MAX_SITE_FILE: u64 = 1024 * 1024;
+
+/// Parses and validates one site folder, read through its handle.
+pub fn load_site(root: SiteDir, defaults: &SiteDefaults) -> Result<Site, ConfigError> {
+    let dir = root.path().to_path_buf();
     let file = dir.join(SITE_FILE);
-    let raw: RawSite = read_toml(&file)?;
+    let bytes = root
+        .read_file(Path::new(SITE_FILE), MAX_SITE_FILE)
+        .map_err(|reason| ConfigError::new(&file, "-", reason))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| ConfigError::new(&file, "-", "the file is not UTF-8 text"))?;
+    let raw: RawSite = parse_toml(&text, &file)?;
     let name = dir
         .file_name()
         .and_then(|n| n.to_str())
@@ -230,13 +278,13 @@ pub fn load_site(dir: &Path, defaults: &SiteDefaults) -> Result<Site, ConfigErro
         Some(table) => Some(static_root::resolve(
             table,
             &defaults.static_root,
-            dir,
+            &root,
             &file,
         )?),
         None => None,
     };
     let app = match raw.app {
-        Some(app) => Some(resolve_app(app, dir, &file)?),
+        Some(app) => Some(resolve_app(app, &root, &file)?),
         None => None,
     };
     let vendored = app.as_ref().is_some_and(|app| app.requirements.is_some());
@@ -253,7 +301,8 @@ pub fn load_site(dir: &Path, defaults: &SiteDefaults) -> Result<Site, ConfigErro
     }
     Ok(Site {
         name,
-        dir: dir.to_path_buf(),
+        dir,
+        root,
         server_names,
         default: raw.default,
         static_root,
@@ -262,7 +311,7 @@ pub fn load_site(dir: &Path, defaults: &SiteDefaults) -> Result<Site, ConfigErro
     })
 }
 
-fn resolve_app(app: RawApp, dir: &Path, file: &Path) -> Result<AppConfig, ConfigError> {
+fn resolve_app(app: RawApp, root: &SiteDir, file: &Path) -> Result<AppConfig, ConfigError> {
     let err = |key: &str, reason: String| ConfigError::new(file, key, reason);
     let module = app.module.unwrap_or_else(|| "app".into());
     if !is_dotted_identifier(&module) {
@@ -280,24 +329,28 @@ fn resolve_app(app: RawApp, dir: &Path, file: &Path) -> Result<AppConfig, Config
     }
     let mut python_path = Vec::new();
     for entry in app.python_path.unwrap_or_else(|| vec![".".into()]) {
-        let path = inside(dir, &entry).map_err(|reason| err("app.python_path", reason))?;
-        if !path.is_dir() {
-            return Err(err(
-                "app.python_path",
-                format!("`{entry}` is not a folder in the site"),
-            ));
-        }
+        let path = relative(&entry).map_err(|reason| err("app.python_path", reason))?;
+        folder_in(root, &entry, &path).map_err(|reason| err("app.python_path", reason))?;
         python_path.push(path);
     }
     let requirements = match app.requirements {
         None => None,
         Some(entry) => {
-            let path = inside(dir, &entry).map_err(|reason| err("app.requirements", reason))?;
-            if !path.is_file() {
-                return Err(err(
-                    "app.requirements",
-                    format!("`{entry}` is not a file in the site"),
-                ));
+            let path = relative(&entry).map_err(|reason| err("app.requirements", reason))?;
+            match root.dir().metadata(&path) {
+                Ok(meta) if meta.is_file() => {}
+                Err(error) if super::site_dir::is_escape(&error) => {
+                    return Err(err(
+                        "app.requirements",
+                        format!("`{entry}` leads outside the site folder through a symlink"),
+                    ))
+                }
+                _ => {
+                    return Err(err(
+                        "app.requirements",
+                        format!("`{entry}` is not a file in the site"),
+                    ))
+                }
             }
             Some(path)
         }
@@ -344,13 +397,8 @@ fn resolve_app(app: RawApp, dir: &Path, file: &Path) -> Result<AppConfig, Config
     }
     let mut data = Vec::new();
     for entry in &app.data {
-        let path = inside(dir, entry).map_err(|reason| err("app.data", reason))?;
-        if !path.is_dir() {
-            return Err(err(
-                "app.data",
-                format!("`{entry}` is not a folder in the site"),
-            ));
-        }
+        let path = relative(entry).map_err(|reason| err("app.data", reason))?;
+        folder_in(root, entry, &path).map_err(|reason| err("app.data", reason))?;
         let guest = format!("/{}", entry.trim_start_matches("./").trim_end_matches('/'));
         let reserved = guest == "/python" || guest.trim_start_matches('/').parse::<u32>().is_ok();
         if reserved || guest.contains("/.") {
@@ -408,7 +456,7 @@ fn warmup_urls(urls: Vec<String>, mount: &str) -> Result<Vec<String>, String> {
     Ok(urls)
 }
 
-fn normalize_server_name(name: &str) -> Result<String, String> {
+pub(super) fn normalize_server_name(name: &str) -> Result<String, String> {
     // Like the router does for the request's host: case and one trailing dot do not count.
     let trimmed = name.trim();
     let lowered = trimmed
@@ -441,7 +489,7 @@ fn is_dotted_identifier(name: &str) -> bool {
     !name.is_empty() && name.split('.').all(is_identifier)
 }
 
-fn is_site_name(name: &str) -> bool {
+pub(super) fn is_site_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with('.')
         && name

@@ -22,7 +22,8 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::parse::{duration, inside};
+use super::parse::{duration, folder_in, relative};
+use super::site_dir::SiteDir;
 use super::ConfigError;
 use crate::static_files::StaticOptions;
 
@@ -68,7 +69,8 @@ impl StaticDefaults {
 /// A site's resolved static root: the folder, the package folders and their options.
 #[derive(Debug, Clone)]
 pub struct StaticConfig {
-    /// The site's own static root; `None` when only `from_packages` is served.
+    /// The site's own static root (relative to the site folder); `None` when only
+    /// `from_packages` is served.
     pub root: Option<PathBuf>,
     pub options: StaticOptions,
     /// `[static.from_packages]`, longest prefix first.
@@ -92,7 +94,7 @@ pub struct PackageFolder {
 pub fn resolve(
     raw: &RawStatic,
     defaults: &StaticDefaults,
-    dir: &Path,
+    site: &SiteDir,
     file: &Path,
 ) -> Result<StaticConfig, ConfigError> {
     let from_packages = package_folders(raw.from_packages.as_ref(), file)?;
@@ -106,15 +108,10 @@ pub fn resolve(
             ))
         }
         Some(root_entry) => {
-            let root = inside(dir, root_entry)
+            let root = relative(root_entry)
                 .map_err(|reason| ConfigError::new(file, "static.root", reason))?;
-            if !root.is_dir() {
-                return Err(ConfigError::new(
-                    file,
-                    "static.root",
-                    format!("`{root_entry}` is not a folder in the site"),
-                ));
-            }
+            folder_in(site, root_entry, &root)
+                .map_err(|reason| ConfigError::new(file, "static.root", reason))?;
             Some(root)
         }
     };

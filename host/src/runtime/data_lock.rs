@@ -38,6 +38,10 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
+use cap_std::fs::Dir;
+
+use super::folder::Folder;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -131,15 +135,15 @@ pub struct DataGate {
     waiting: AtomicUsize,
     queue: usize,
     timeout: Duration,
-    /// The site's data folders on the host.
-    folders: Arc<[PathBuf]>,
+    /// The site's data folders, opened beneath the site folder.
+    folders: Arc<[Folder]>,
 }
 
 impl DataGate {
     /// The lock of a site in `mode` over its data `folders`, waited for within the site's
     /// queue limits. Call it before the site has any instance: it clears the stale sqlite
     /// locks a previous run (a crash, a kill) left behind.
-    pub fn new(site: &str, mode: DataLock, limits: &Limits, folders: Vec<PathBuf>) -> DataGate {
+    pub fn new(site: &str, mode: DataLock, limits: &Limits, folders: Vec<Folder>) -> DataGate {
         let (lock, first) = shared_lock(&folders);
         let gate = DataGate {
             mode,
@@ -231,20 +235,22 @@ impl DataGate {
 /// The lock of a set of data folders, shared by every gate over them while one lives; `true`
 /// when no gate over them existed (so no guest of this process can be using them).
 /// A gate without folders (a site without data) shares nothing.
-pub fn shared_lock(folders: &[PathBuf]) -> (Arc<RwLock<()>>, bool) {
+pub fn shared_lock(folders: &[Folder]) -> (Arc<RwLock<()>>, bool) {
     if folders.is_empty() {
         return (Arc::new(RwLock::new(())), true);
     }
-    type Registry = HashMap<Vec<PathBuf>, Weak<RwLock<()>>>;
+    // Keyed by what the folders are, not by how they were reached.
+    let folders: Vec<(u64, u64)> = folders.iter().map(Folder::id).collect();
+    type Registry = HashMap<Vec<(u64, u64)>, Weak<RwLock<()>>>;
     static LOCKS: Mutex<Option<Registry>> = Mutex::new(None);
     let mut locks = LOCKS.lock().expect("data lock registry");
     let locks = locks.get_or_insert_with(HashMap::new);
     locks.retain(|_, lock| lock.strong_count() > 0);
-    if let Some(lock) = locks.get(folders).and_then(Weak::upgrade) {
+    if let Some(lock) = locks.get(&folders).and_then(Weak::upgrade) {
         return (lock, false);
     }
     let lock = Arc::new(RwLock::new(()));
-    locks.insert(folders.to_vec(), Arc::downgrade(&lock));
+    locks.insert(folders, Arc::downgrade(&lock));
     (lock, true)
 }
 
@@ -264,18 +270,19 @@ const MAX_DEPTH: usize = 16;
 const MAX_ENTRIES: usize = 100_000;
 
 /// Removes every sqlite lock folder in `folders`: an empty folder `<name>.lock` beside a
-/// file `<name>`. Symlinks are not followed. Returns the folders removed.
-pub fn clear_stale_locks(folders: &[PathBuf]) -> Vec<PathBuf> {
+/// file `<name>`. Symlinks are not followed, and every folder is read beneath its data
+/// folder's handle. Returns the folders removed.
+pub fn clear_stale_locks(folders: &[Folder]) -> Vec<PathBuf> {
     let mut removed = Vec::new();
     let mut budget = MAX_ENTRIES;
     for folder in folders {
-        clear_in(folder, 0, &mut budget, &mut removed);
+        clear_in(folder.dir(), folder.shown(), 0, &mut budget, &mut removed);
     }
     removed
 }
 
-fn clear_in(folder: &Path, depth: usize, budget: &mut usize, removed: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(folder) else {
+fn clear_in(dir: &Dir, shown: &Path, depth: usize, budget: &mut usize, removed: &mut Vec<PathBuf>) {
+    let Ok(entries) = dir.entries() else {
         return;
     };
     for entry in entries.flatten() {
@@ -289,23 +296,24 @@ fn clear_in(folder: &Path, depth: usize, budget: &mut usize, removed: &mut Vec<P
         if !kind.is_dir() {
             continue;
         }
-        let path = entry.path();
         let name = entry.file_name();
+        let is_file = |stem: &str| dir.symlink_metadata(stem).is_ok_and(|m| m.is_file());
         let locked = name
             .to_str()
             .and_then(|n| n.strip_suffix(".lock"))
-            .filter(|stem| !stem.is_empty())
-            .map(|stem| folder.join(stem));
+            .filter(|stem| !stem.is_empty());
         match locked {
             // `remove_dir` only removes an empty folder, so nothing inside is ever lost.
-            Some(file)
-                if file.symlink_metadata().is_ok_and(|m| m.is_file())
-                    && std::fs::remove_dir(&path).is_ok() =>
-            {
-                removed.push(path);
+            Some(stem) if is_file(stem) => {
+                if dir.remove_dir(&name).is_ok() {
+                    removed.push(shown.join(&name));
+                }
             }
-            Some(file) if file.symlink_metadata().is_ok_and(|m| m.is_file()) => {}
-            _ if depth < MAX_DEPTH => clear_in(&path, depth + 1, budget, removed),
+            _ if depth < MAX_DEPTH => {
+                if let Ok(sub) = dir.open_dir(&name) {
+                    clear_in(&sub, &shown.join(&name), depth + 1, budget, removed);
+                }
+            }
             _ => {}
         }
     }
@@ -423,7 +431,8 @@ mod tests {
         std::fs::write(outside.join("x"), b"x").unwrap();
         std::os::unix::fs::symlink(&outside, data.join("link")).unwrap();
 
-        let mut removed = clear_stale_locks(std::slice::from_ref(&data));
+        let folder = Folder::open(&data).unwrap();
+        let mut removed = clear_stale_locks(std::slice::from_ref(&folder));
         removed.sort();
         assert_eq!(
             removed,
@@ -452,7 +461,7 @@ mod tests {
             "s",
             DataLock::Methods,
             &limits,
-            vec![dir.path().to_owned()],
+            vec![Folder::open(dir.path()).unwrap()],
         ));
         let other = gate.enter("GET", "s", 1).await.unwrap();
         let dying = gate.enter("GET", "s", 2).await.unwrap();

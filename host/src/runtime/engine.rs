@@ -133,26 +133,54 @@ fn pool_config() -> PoolingAllocationConfig {
     pool
 }
 
-/// Loads the build's component compiled for `engine`, compiling and caching it first when
-/// this engine configuration has not compiled it before.
-pub fn load_component(engine: &Engine, build_dir: &Path, component: &Path) -> Result<Component> {
+/// The compiled form of a build's component for `engine`, in the build folder `build_dir`.
+pub fn compiled_path(engine: &Engine, build_dir: &Path) -> std::path::PathBuf {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut hasher);
-    let compiled = build_dir.join(format!("component-{:016x}.cwasm", hasher.finish()));
-    if !compiled.is_file() {
-        let wasm = std::fs::read(component)
-            .with_context(|| format!("cannot read `{}`", component.display()))?;
-        let bytes = engine
-            .precompile_component(&wasm)
-            .with_context(|| format!("cannot compile `{}`", component.display()))?;
-        let partial = compiled.with_extension(format!("cwasm.tmp-{}", std::process::id()));
-        std::fs::write(&partial, bytes)
-            .with_context(|| format!("cannot write `{}`", partial.display()))?;
-        std::fs::rename(&partial, &compiled)
-            .with_context(|| format!("cannot write `{}`", compiled.display()))?;
+    build_dir.join(format!("component-{:016x}.cwasm", hasher.finish()))
+}
+
+/// Compiles the build's component (`build_dir/component.wasm`) for the engine the server
+/// makes instances of it with (`fresh`: the pooling engine of `isolation = "request"`), once.
+/// Runs in the build process: Cranelift's time and memory are never the server's.
+pub fn compile(fresh: bool, build_dir: &Path) -> Result<()> {
+    let engine = if fresh {
+        let mut pooled = base_config();
+        pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pool_config()));
+        Engine::new(&pooled).or_else(|_| Engine::new(&base_config()))
+    } else {
+        Engine::new(&base_config())
     }
-    // SAFETY: the file was written by `precompile_component` above (now or in an earlier run)
-    // into the server's own state folder, which tenants cannot write to.
+    .context("cannot create the wasmtime engine")?;
+    let compiled = compiled_path(&engine, build_dir);
+    if compiled.is_file() {
+        return Ok(());
+    }
+    let component = build_dir.join("component.wasm");
+    let wasm = std::fs::read(&component)
+        .with_context(|| format!("cannot read `{}`", component.display()))?;
+    let bytes = engine
+        .precompile_component(&wasm)
+        .with_context(|| format!("cannot compile `{}`", component.display()))?;
+    let partial = compiled.with_extension(format!("cwasm.tmp-{}", std::process::id()));
+    std::fs::write(&partial, bytes)
+        .with_context(|| format!("cannot write `{}`", partial.display()))?;
+    std::fs::rename(&partial, &compiled)
+        .with_context(|| format!("cannot write `{}`", compiled.display()))?;
+    Ok(())
+}
+
+/// Whether the build in `build_dir` is compiled for `engine` (else a build process compiles
+/// it: the server never runs the compiler).
+pub fn is_compiled(engine: &Engine, build_dir: &Path) -> bool {
+    compiled_path(engine, build_dir).is_file()
+}
+
+/// Loads the build's component compiled for `engine` (by [`compile`], in a build process).
+pub fn load_component(engine: &Engine, build_dir: &Path) -> Result<Component> {
+    let compiled = compiled_path(engine, build_dir);
+    // SAFETY: the file was written by `precompile_component` (`compile`, in a build process
+    // of this server) into the server's own state folder, which tenants cannot write to.
     unsafe { Component::deserialize_file(engine, &compiled) }
         .with_context(|| format!("cannot load `{}`", compiled.display()))
         .map_err(anyhow::Error::from)

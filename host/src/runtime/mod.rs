@@ -6,6 +6,7 @@ pub mod budget;
 pub mod data_lock;
 pub mod engine;
 pub mod file_io;
+pub mod folder;
 pub mod fsync;
 pub mod lane;
 pub mod pool;

@@ -13,7 +13,6 @@
 //! (wasmtime-wasi denies every socket address unless told otherwise), no stdin; stdout and
 //! stderr go to the site's log.
 
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -29,23 +28,29 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime::ResourceLimiter;
 
 use super::budget::{MemoryBudget, Reservation};
+use super::folder::Folder;
 use crate::wsgi::file::Mount;
 use crate::wsgi::io::RequestIo;
 
-/// What a site's guests are given: read-only folders and the site's own environment.
+/// What a site's guests are given: read-only folders and the site's own environment. Every
+/// folder is a handle opened once (`folder.rs`), never a path reopened per instance.
 #[derive(Debug, Clone)]
 pub struct Sandbox {
-    /// Host folder mounted at `/python`.
-    pub stdlib: PathBuf,
-    /// Host folders mounted at `/0`, `/1`, … in order.
-    pub python_dirs: Vec<PathBuf>,
+    /// Mounted at `/python`.
+    pub stdlib: Folder,
+    /// Mounted at `/0`, `/1`, … in order.
+    pub python_dirs: Vec<Folder>,
     /// The site's `app.env`: the guest's whole environment (never the host's).
     pub env: Vec<(String, String)>,
-    /// Host folders mounted read-write at the given guest paths (`app.data`).
-    pub data: Vec<(PathBuf, String)>,
+    /// Mounted read-write at the given guest paths (`app.data`), opened beneath the site
+    /// folder.
+    pub data: Vec<(Folder, String)>,
     /// The site's scratch folder, mounted read-write at `/tmp`: private to the site and to
     /// this server process, removed when the site's pool goes.
     pub tmp: Arc<tempfile::TempDir>,
+    /// The site folder's owner: a data folder's file that is a hard link it does not own is
+    /// not sent (`send-file`).
+    pub owner: u32,
 }
 
 impl Sandbox {
@@ -153,18 +158,18 @@ impl StoreState {
         // microseconds, while a hop to the blocking pool and back cost 50-190 µs per `os.stat`
         // (file reads and writes: `file_io`; syncs still go to the pool: `fsync`).
         builder.allow_blocking_current_thread(true);
-        builder
-            .preopened_dir(&sandbox.stdlib, "/python", FsPerms::ReadOnly)
-            .with_context(|| format!("cannot mount `{}`", sandbox.stdlib.display()))?;
-        for (index, dir) in sandbox.python_dirs.iter().enumerate() {
+        let mut mount = |folder: &Folder, guest: &str, perms| {
             builder
-                .preopened_dir(dir, format!("/{index}"), FsPerms::ReadOnly)
-                .with_context(|| format!("cannot mount `{}`", dir.display()))?;
+                .preopened_dir(folder.proc_path(), guest, perms)
+                .map(|_| ())
+                .with_context(|| format!("cannot mount `{}`", folder.shown().display()))
+        };
+        mount(&sandbox.stdlib, "/python", FsPerms::ReadOnly)?;
+        for (index, dir) in sandbox.python_dirs.iter().enumerate() {
+            mount(dir, &format!("/{index}"), FsPerms::ReadOnly)?;
         }
         for (dir, guest) in &sandbox.data {
-            builder
-                .preopened_dir(dir, guest, FsPerms::ReadWrite)
-                .with_context(|| format!("cannot mount `{}`", dir.display()))?;
+            mount(dir, guest, FsPerms::ReadWrite)?;
         }
         builder
             .preopened_dir(sandbox.tmp.path(), "/tmp", FsPerms::ReadWrite)
@@ -190,11 +195,13 @@ impl StoreState {
             .enumerate()
             .map(|(index, dir)| Mount {
                 guest: format!("/{index}"),
-                host: dir.clone(),
+                folder: dir.clone(),
+                owner: None,
             });
         let data = sandbox.data.iter().map(|(dir, guest)| Mount {
             guest: guest.trim_end_matches('/').to_owned(),
-            host: dir.clone(),
+            folder: dir.clone(),
+            owner: Some(sandbox.owner),
         });
         Ok(Self {
             wasi: builder.build(),

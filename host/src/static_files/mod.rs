@@ -106,36 +106,54 @@ impl Default for StaticOptions {
     }
 }
 
-/// A site's static root: the directory opened once at start-up, and its options.
+/// A site's static root: the directory opened once (beneath the site folder) when the site
+/// comes up, and its options.
 #[derive(Debug, Clone)]
 pub struct StaticRoot {
     dir: Arc<cap_std::fs::Dir>,
     options: Arc<StaticOptions>,
+    /// The site folder's owner: a file that is a hard link it does not own is not served.
+    owner: Option<u32>,
 }
 
 impl StaticRoot {
-    /// Opens the directory `path` as the root every static lookup is confined to.
+    /// The root every static lookup is confined to: `dir`, already open; `owner` is the
+    /// site folder's owner (`config::SiteDir::foreign_link`).
+    pub fn new(dir: cap_std::fs::Dir, options: StaticOptions, owner: u32) -> anyhow::Result<Self> {
+        check_index(&options)?;
+        Ok(StaticRoot {
+            dir: Arc::new(dir),
+            options: Arc::new(options),
+            owner: Some(owner),
+        })
+    }
+
+    /// Opens the folder at `path` as a root (the unit tests' fixtures).
+    #[cfg(test)]
     pub fn open(path: &Path, options: StaticOptions) -> anyhow::Result<Self> {
-        for name in &options.index {
-            let relative = Path::new(name);
-            let plain = !name.is_empty()
-                && !name.contains('\0')
-                && relative
-                    .components()
-                    .all(|c| matches!(c, Component::Normal(_)));
-            anyhow::ensure!(
-                plain,
-                "static root {}: index name {name:?} is not a relative file name",
-                path.display()
-            );
-        }
+        check_index(&options).with_context(|| format!("static root {}", path.display()))?;
         let dir = cap_std::fs::Dir::open_ambient_dir(path, cap_std::ambient_authority())
             .with_context(|| format!("cannot open static root {}", path.display()))?;
         Ok(StaticRoot {
             dir: Arc::new(dir),
             options: Arc::new(options),
+            owner: None,
         })
     }
+}
+
+/// Index names must be plain relative file names.
+fn check_index(options: &StaticOptions) -> anyhow::Result<()> {
+    for name in &options.index {
+        let relative = Path::new(name);
+        let plain = !name.is_empty()
+            && !name.contains('\0')
+            && relative
+                .components()
+                .all(|c| matches!(c, Component::Normal(_)));
+        anyhow::ensure!(plain, "index name {name:?} is not a relative file name");
+    }
+    Ok(())
 }
 
 /// The answer of the static layer.
@@ -201,7 +219,7 @@ fn serve_found(
         Vec::new()
     };
     // Inline on this worker, like nginx without aio: see "Blocking file-system calls".
-    let lookup = open::lookup(&root.dir, inside, options, &accepted);
+    let lookup = open::lookup(&root.dir, inside, options, &accepted, root.owner);
 
     let response = match lookup {
         Lookup::Found(found) => respond(options, found, headers, head),
@@ -261,6 +279,8 @@ impl Aliases {
                 root: StaticRoot {
                     dir: Arc::new(dir),
                     options: Arc::new(options.clone()),
+                    // The vendored packages are the server's own (pip wrote them).
+                    owner: None,
                 },
             });
         }

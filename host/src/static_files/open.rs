@@ -24,6 +24,7 @@ use cap_std::fs::{Dir, OpenOptions};
 use super::encoding::Coding;
 use super::path::RequestPath;
 use super::StaticOptions;
+use crate::config::SiteDir;
 
 /// One file chosen to answer the request: the original or a precompressed sibling.
 #[derive(Debug)]
@@ -98,6 +99,14 @@ impl From<Miss> for Lookup {
     }
 }
 
+/// What may be served of a root: symlinks inside it (`disable_symlinks`), and hard links
+/// to files its site's owner does not own (`owner`: never, for a site's own root).
+#[derive(Debug, Clone, Copy)]
+struct Rules {
+    no_symlinks: bool,
+    owner: Option<u32>,
+}
+
 /// What opening a path found.
 enum Opened {
     /// A regular file, opened and checked with `fstat` on its descriptor.
@@ -113,10 +122,14 @@ pub fn lookup(
     path: &RequestPath,
     options: &StaticOptions,
     accepted: &[Coding],
+    owner: Option<u32>,
 ) -> Lookup {
-    let no_symlinks = options.disable_symlinks;
+    let rules = Rules {
+        no_symlinks: options.disable_symlinks,
+        owner,
+    };
     let mut target = path.relative();
-    let original = match open(dir, &target, no_symlinks) {
+    let original = match open(dir, &target, rules) {
         Ok(Opened::File(_)) if path.trailing_slash => {
             // `/file.txt/` names no file (the OS would say ENOTDIR).
             return Lookup::Missing;
@@ -124,7 +137,7 @@ pub fn lookup(
         Ok(Opened::File(representation)) => representation,
         Ok(Opened::Other) => return Lookup::Forbidden,
         Ok(Opened::Dir) if !path.trailing_slash => return Lookup::Redirect,
-        Ok(Opened::Dir) => match find_index(dir, &target, options) {
+        Ok(Opened::Dir) => match find_index(dir, &target, options, rules) {
             Ok((index, representation)) => {
                 target = index;
                 representation
@@ -140,7 +153,7 @@ pub fn lookup(
     if options.precompressed {
         for &coding in accepted {
             let sibling = sibling_path(&target, coding);
-            if let Ok(Opened::File(mut representation)) = open(dir, &sibling, no_symlinks) {
+            if let Ok(Opened::File(mut representation)) = open(dir, &sibling, rules) {
                 representation.coding = Some(coding);
                 return Lookup::Found(Found {
                     original: target,
@@ -163,7 +176,7 @@ pub fn lookup(
 /// The open is `O_NONBLOCK` (a FIFO opens at once, then is refused). Any failure other than
 /// "not found" is settled by a plain cap-std stat instead, so that e.g. a directory we may
 /// search but not read still gets its redirect or index, and every error maps as before.
-fn open(dir: &Dir, rel: &Path, no_symlinks: bool) -> Result<Opened, Miss> {
+fn open(dir: &Dir, rel: &Path, rules: Rules) -> Result<Opened, Miss> {
     if rel.as_os_str().is_empty() {
         return if dir.dir_metadata()?.is_dir() {
             Ok(Opened::Dir)
@@ -171,7 +184,7 @@ fn open(dir: &Dir, rel: &Path, no_symlinks: bool) -> Result<Opened, Miss> {
             Err(Miss::Forbidden)
         };
     }
-    if no_symlinks {
+    if rules.no_symlinks {
         check_no_symlinks(dir, rel)?;
     }
     let file = match dir.open_with(rel, &read_options()) {
@@ -195,6 +208,14 @@ fn open(dir: &Dir, rel: &Path, no_symlinks: bool) -> Result<Opened, Miss> {
         return Ok(Opened::Dir);
     }
     if !meta.is_file() {
+        return Ok(Opened::Other);
+    }
+    if rules
+        .owner
+        .is_some_and(|owner| SiteDir::foreign_link(&meta, owner))
+    {
+        // A hard link to a file the site's owner does not own: never served (403, as
+        // nginx's `disable_symlinks if_not_owner` answers).
         return Ok(Opened::Other);
     }
     Ok(Opened::File(Representation {
@@ -223,10 +244,11 @@ fn find_index(
     dir: &Dir,
     rel: &Path,
     options: &StaticOptions,
+    rules: Rules,
 ) -> Result<(PathBuf, Representation), Miss> {
     for name in &options.index {
         let candidate = rel.join(name);
-        match open(dir, &candidate, options.disable_symlinks) {
+        match open(dir, &candidate, rules) {
             Ok(Opened::File(representation)) => return Ok((candidate, representation)),
             Ok(_) | Err(Miss::Missing) => continue,
             Err(other) => return Err(other),

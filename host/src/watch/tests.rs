@@ -260,8 +260,13 @@ fn watch_switch_is_read_from_site_toml() {
         );
         sites.write(&format!("{name}/app.py"), "application = None\n");
     }
-    let (loaded, errors) =
-        crate::config::load_sites(sites.root.path(), &Default::default()).unwrap();
+    let (loaded, errors, _) = crate::config::load_sites(
+        sites.root.path(),
+        &Default::default(),
+        &Default::default(),
+        &Default::default(),
+    )
+    .unwrap();
     let watch: Vec<(&str, bool)> = loaded
         .iter()
         .map(|site| (site.name.as_str(), site.app.as_ref().unwrap().watch))

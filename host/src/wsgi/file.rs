@@ -8,11 +8,11 @@
 //! so `..` and symlinks cannot lead out of it. The bytes go through the same write buffer,
 //! memory budget and `Content-Length` checks as `write`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use crate::config::site_dir::{foreign_link_reason, SiteDir};
+use crate::runtime::folder::Folder;
 use bytes::BytesMut;
-use cap_std::ambient_authority;
-use cap_std::fs::Dir;
 use tokio::io::AsyncReadExt;
 
 use super::io::RequestIo;
@@ -26,7 +26,11 @@ const CHUNK: usize = 256 * 1024;
 #[derive(Debug, Clone)]
 pub struct Mount {
     pub guest: String,
-    pub host: PathBuf,
+    /// The folder itself, opened once: files are opened beneath it.
+    pub folder: Folder,
+    /// For a folder the tenant writes to (a data folder): its files must not be hard links
+    /// this owner does not own (`config::SiteDir::foreign_link`).
+    pub owner: Option<u32>,
 }
 
 /// Sends `head` (unless already sent), then `length` bytes (or the rest) of the file at
@@ -107,13 +111,13 @@ async fn stream(
 async fn open(mounts: &[Mount], path: &str) -> Result<(std::fs::File, u64), String> {
     let (mount, relative) = locate(mounts, path)
         .ok_or_else(|| format!("`{path}` is not in one of the site's own folders"))?;
-    let folder = mount.host.clone();
+    let folder = mount.folder.clone();
+    let owner = mount.owner;
     let relative = relative.to_owned();
     let shown = path.to_owned();
     tokio::task::spawn_blocking(move || {
-        let dir = Dir::open_ambient_dir(&folder, ambient_authority())
-            .map_err(|e| format!("cannot open the folder of `{shown}`: {e}"))?;
-        let file = dir
+        let file = folder
+            .dir()
             .open(&relative)
             .map_err(|e| format!("cannot open `{shown}`: {e}"))?;
         let meta = file
@@ -121,6 +125,9 @@ async fn open(mounts: &[Mount], path: &str) -> Result<(std::fs::File, u64), Stri
             .map_err(|e| format!("cannot stat `{shown}`: {e}"))?;
         if !meta.is_file() {
             return Err(format!("`{shown}` is not a regular file"));
+        }
+        if owner.is_some_and(|owner| SiteDir::foreign_link(&meta, owner)) {
+            return Err(format!("`{shown}` is {}", foreign_link_reason()));
         }
         Ok((file.into_std(), meta.len()))
     })
@@ -149,11 +156,13 @@ mod tests {
     use super::*;
 
     fn mounts() -> Vec<Mount> {
+        let folder = Folder::open(&std::env::temp_dir()).unwrap();
         ["/0", "/1", "/data", "/data/inner"]
             .iter()
             .map(|guest| Mount {
                 guest: guest.to_string(),
-                host: PathBuf::from(format!("/host{guest}")),
+                folder: folder.clone(),
+                owner: None,
             })
             .collect()
     }

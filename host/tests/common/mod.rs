@@ -41,6 +41,7 @@ pub struct Server {
     /// its own `--admin`.
     pub admin: Option<SocketAddr>,
     log: Arc<Mutex<String>>,
+    sites: PathBuf,
     _sites: tempfile::TempDir,
 }
 
@@ -131,13 +132,46 @@ impl Server {
             );
         };
         let addr = addr.parse().expect("an address");
+        // The server serves at once; sites not built yet come up as their builds finish.
+        // Tests start once every start-up build has ended (`Sites ready: …`).
+        loop {
+            let mut line = String::new();
+            let read = stdout
+                .read_line(&mut line)
+                .expect("a line of the server's stdout");
+            if read == 0 {
+                panic!(
+                    "the server closed its stdout before `Sites ready`; log:\n{}",
+                    log.lock().unwrap()
+                );
+            }
+            if line.starts_with("Sites ready") {
+                break;
+            }
+        }
         Server {
             child,
             addr,
             admin,
             log,
+            sites: sites.to_path_buf(),
             _sites: dir,
         }
+    }
+
+    /// Stops the server (SIGKILL) and starts it again on the same sites folder and state,
+    /// with `extra` arguments.
+    #[allow(dead_code)]
+    pub fn restart(mut self, extra: &[&std::ffi::OsStr]) -> Server {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let keep = std::mem::replace(&mut self._sites, tempfile::tempdir().expect("a temp dir"));
+        Server::launch(keep, &self.sites.clone(), extra)
+    }
+
+    /// The sites folder the server serves (for tests that change it while it runs).
+    pub fn sites_dir(&self) -> PathBuf {
+        self.sites.clone()
     }
 
     /// The server process's id (to send it signals).
