@@ -39,6 +39,9 @@ pub struct LiveSite {
     pub starting: bool,
     /// What this site was made from: a reload keeps the site when it has not changed.
     pub fingerprint: Fingerprint,
+    /// A shared lock on the build served (`artifact::lease`): no prune, by this server or
+    /// another sharing the state folder, removes it while this site lives.
+    pub _lease: Option<std::fs::File>,
 }
 
 /// A site's configuration and the content hash of its app's build inputs.
@@ -150,6 +153,7 @@ impl Builder {
                 pool: None,
                 starting: false,
                 fingerprint,
+                _lease: None,
             }));
         };
         let plan = self.plan(&site, app);
@@ -210,6 +214,7 @@ impl Builder {
                 config: pending.fingerprint.config.clone(),
                 build: None,
             },
+            _lease: None,
         }
     }
 
@@ -222,6 +227,7 @@ impl Builder {
         } = pending;
         let app = site.app.as_ref().expect("a pending site has an app");
         let engine = self.engines.for_isolation(site.limits.isolation);
+        let lease = build::artifact::lease(&artifact.dir)?;
         let component = load_component(engine, &artifact.dir)?;
         let mut data = Vec::new();
         for (relative, guest) in &app.data {
@@ -272,6 +278,7 @@ impl Builder {
             pool: Some(pool),
             starting: false,
             fingerprint,
+            _lease: Some(lease),
         })
     }
 

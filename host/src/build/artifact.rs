@@ -102,8 +102,35 @@ pub fn lock_site(state_dir: &Path, site: &str) -> Result<std::fs::File> {
     Ok(file)
 }
 
+/// The file a serving site holds a shared lock on, in its build folder.
+const LEASE_FILE: &str = ".in-use";
+
+/// Takes a shared lock on the build folder `dir` for as long as the file returned is open:
+/// [`prune`] skips a build any process holds.
+pub fn lease(dir: &Path) -> Result<std::fs::File> {
+    let path = dir.join(LEASE_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot create `{}`", path.display()))?;
+    file.lock_shared()
+        .with_context(|| format!("cannot lock `{}`", path.display()))?;
+    Ok(file)
+}
+
+/// Whether some process serves the build folder `dir` (holds its lease).
+fn leased(dir: &Path) -> bool {
+    let Ok(file) = std::fs::File::open(dir.join(LEASE_FILE)) else {
+        return false;
+    };
+    matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+}
+
 /// Removes the builds of `site` other than `keep` (the one served now and the one served
-/// before it), and work folders of builds that died. Returns how many were removed.
+/// before it) and those a server still serves (leased), and work folders of builds that
+/// died. Returns how many were removed.
 pub fn prune(state_dir: &Path, site: &str, keep: &[&str]) -> Result<usize> {
     let _lock = lock_site(state_dir, site)?;
     let dir = site_builds(state_dir, site);
@@ -120,6 +147,9 @@ pub fn prune(state_dir: &Path, site: &str, keep: &[&str]) -> Result<usize> {
             continue;
         }
         if is_work && work_folder_alive(name) {
+            continue;
+        }
+        if is_build && leased(&entry.path()) {
             continue;
         }
         if entry.file_type().is_ok_and(|t| t.is_dir()) {
