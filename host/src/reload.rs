@@ -389,10 +389,16 @@ impl Pass<'_> {
             let name = site.name.clone();
             let old = current.site(&name).cloned();
             let fingerprint = self.reloader.builder.fingerprint(&site);
-            let unchanged = old
-                .as_ref()
-                .zip(fingerprint.as_ref().ok())
-                .is_some_and(|(old, now)| !old.starting && &old.fingerprint == now);
+            // A site whose first build runs is unchanged when its configuration is: the
+            // reload does not wait for that build (the watcher rebuilds for code changes).
+            let building = self.state.building.contains_key(&name);
+            let unchanged =
+                old.as_ref()
+                    .zip(fingerprint.as_ref().ok())
+                    .is_some_and(|(old, now)| match old.starting {
+                        true => building && old.fingerprint.config == now.config,
+                        false => &old.fingerprint == now,
+                    });
             if let (true, Some(old)) = (unchanged, &old) {
                 sites.insert(name, old.clone());
                 summary.unchanged += 1;
@@ -525,9 +531,14 @@ impl Pass<'_> {
                     .flatten()
                     .collect();
                 let live = Arc::new(live);
+                let first = old.as_ref().is_some_and(|old| old.starting);
                 self.install(live.clone());
                 self.reloader.builder.prune(site, keep);
-                tracing::info!(site = %site, "swapped in the new version; requests in flight finish on the old one");
+                if first {
+                    tracing::info!(site = %site, "first build done: the app serves");
+                } else {
+                    tracing::info!(site = %site, "swapped in the new version; requests in flight finish on the old one");
+                }
                 Some(live)
             }
             Err(error) => {
