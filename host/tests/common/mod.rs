@@ -64,6 +64,17 @@ impl Server {
     /// Serves the sites folder `sites` (usually inside `keep`, which lives as long as the
     /// server), with `extra` arguments such as `--config FILE`.
     pub fn launch(keep: tempfile::TempDir, sites: &Path, extra: &[&std::ffi::OsStr]) -> Server {
+        Server::launch_with(keep, sites, extra, false)
+    }
+
+    /// [`Server::launch`], returning as soon as the server listens when `no_wait` (its
+    /// sites may still be building; `Sites ready` comes to the log later).
+    pub fn launch_with(
+        keep: tempfile::TempDir,
+        sites: &Path,
+        extra: &[&std::ffi::OsStr],
+        no_wait: bool,
+    ) -> Server {
         let dir = keep;
         // Never the default admin port: tests run in parallel.
         let admin_given = extra.iter().any(|a| a.to_str() == Some("--admin"));
@@ -133,20 +144,29 @@ impl Server {
         };
         let addr = addr.parse().expect("an address");
         // The server serves at once; sites not built yet come up as their builds finish.
-        // Tests start once every start-up build has ended (`Sites ready: …`).
-        loop {
-            let mut line = String::new();
-            let read = stdout
-                .read_line(&mut line)
-                .expect("a line of the server's stdout");
-            if read == 0 {
-                panic!(
-                    "the server closed its stdout before `Sites ready`; log:\n{}",
-                    log.lock().unwrap()
-                );
+        // Tests start once every start-up build has ended (`Sites ready: …`), unless they
+        // asked not to wait. The rest of stdout goes to the log, as `stdout: <line>`.
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                let mut log = sink.lock().unwrap();
+                log.push_str("stdout: ");
+                log.push_str(&line);
+                log.push('\n');
             }
-            if line.starts_with("Sites ready") {
-                break;
+        });
+        if !no_wait {
+            let deadline = std::time::Instant::now() + Duration::from_secs(600);
+            while !log.lock().unwrap().contains("stdout: Sites ready") {
+                if std::time::Instant::now() > deadline || child.try_wait().ok().flatten().is_some()
+                {
+                    let _ = child.kill();
+                    panic!(
+                        "no `Sites ready` from the server; log:\n{}",
+                        log.lock().unwrap()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(20));
             }
         }
         Server {
@@ -480,6 +500,14 @@ impl Layout {
 
     pub fn serve(self) -> Server {
         self.serve_with(&[])
+    }
+
+    /// Serves `sites/` with `extra` arguments, returning as soon as the server listens,
+    /// before its start-up builds end.
+    #[allow(dead_code)]
+    pub fn serve_early(self, extra: &[&std::ffi::OsStr]) -> Server {
+        let sites = self.sites();
+        Server::launch_with(self.root, &sites, extra, true)
     }
 
     /// `wsgi-wasm check --sites <sites/> [--config FILE]`.
