@@ -273,6 +273,11 @@ class Server:
                     status, body = response.status, response.read()
             except urllib.error.HTTPError as error:  # an answer, just not a 2xx
                 status, body = error.code, error.read()
+                if status == 503 and error.headers.get("Retry-After"):
+                    # wsgi-wasm serves while a site's first build runs: not ready yet.
+                    last_error = "503 with Retry-After (the site is still building)"
+                    time.sleep(0.05)
+                    continue
             except http.client.RemoteDisconnected:  # listening, and will not answer
                 raise self.fail(f"GET /{path.lstrip('/')} with {headers or {}}: "
                                 "the connection was closed without an answer")

@@ -66,7 +66,7 @@ from hello import (
 )
 
 APP_SOURCE = BENCH_DIR / "sites" / "suite" / "app.py"
-SCENARIOS = ("dynamic", "latency", "static", "frameworks", "memory", "startup")
+SCENARIOS = ("dynamic", "latency", "static", "frameworks", "memory", "startup", "rebuilds")
 # name: (path, what the chart calls it)
 PATHS = {"hello": ("/", "hello world"), "10k": ("/10k", "10 KiB response")}
 WASM = ("wsgi-wasm", "wsgi-wasm-fresh")  # reused instances; a fresh instance per request
@@ -83,7 +83,7 @@ TARGETS = {
 SMOKE = {  # option: value under --smoke (an explicit option still wins)
     "rounds": 1, "duration": "1s", "warmup": "1s", "warm_starts": 1,
     "latency_duration": "2s", "memory_app_sites": 1, "instances": "1,50",
-    "sleep": 3.0, "idle_rounds": 1, "warm_requests": 5,
+    "sleep": 3.0, "idle_rounds": 1, "warm_requests": 5, "rebuilds": 1,
 }
 
 
@@ -826,6 +826,47 @@ def scenario_startup(ctx) -> dict:
 # --------------------------------------------------------------------------
 
 
+def scenario_rebuilds(ctx) -> dict:
+    """The server's memory across rebuilds. Builds, and the compiler, run in child processes
+    (`wsgi-wasm build-site`), so after N code changes the server is where a warm start is,
+    plus its live instances: the figure is the PSS after N rebuilds over the PSS after a
+    warm start, both after one request."""
+    args, logs = ctx.args, ctx.logs
+    sites = ctx.work / "rebuilds" / "sites"
+    site = app_site(sites, "rebuilt")
+    body = ctx.bodies["hello"]
+    source = site / "src" / "app.py"
+    original = source.read_text()
+    # A first start builds what the cache lacks; the figures come from a warm start.
+    timed_start(wasm_server(args, sites, logs, "rebuilds-first"), args.server_cpu,
+                args.start_timeout, (200, body))
+    server = wasm_server(args, sites, logs, "rebuilds")
+    server.start(args.server_cpu)
+    try:
+        server.wait_ready(args.start_timeout, (200, body))
+        warm = settle_memory(server.proc.pid)
+        after = []
+        for i in range(1, args.rebuilds + 1):
+            # A change the cache has never seen: a real build and compilation each time.
+            source.write_text(original + f"\n# rebuild {i} at {time.time_ns()}\n")
+            deadline = time.monotonic() + args.start_timeout
+            while server.log_path.read_text().count("swapped in the new version") < i:
+                if time.monotonic() > deadline:
+                    raise server.fail(f"rebuild {i} was not swapped in")
+                time.sleep(0.1)
+            if get(server.url, "/") != (200, body):
+                raise server.fail(f"after rebuild {i}, / answered something else")
+            after.append(settle_memory(server.proc.pid))
+            log(f"rebuilds: after {i}: {after[-1]} (warm start {warm})")
+    finally:
+        server.stop()
+        source.write_text(original)
+    last = after[-1]
+    ctx.report.add("memory-rebuilds", f"server PSS after {args.rebuilds} rebuild(s)",
+                   last["pss_mib"], "MiB", "a warm start", warm["pss_mib"], "lower", 1)
+    return {"warm_start": warm, "after_rebuilds": after}
+
+
 def loadavg() -> list[float]:
     return [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
 
@@ -910,6 +951,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--idle-rounds", type=int, default=5, help="first requests to the idle site")
     p.add_argument("--warm-requests", type=int, default=20,
                    help="warm requests timed after each idle round")
+    p.add_argument("--rebuilds", type=int, default=3,
+                   help="code changes the rebuilds scenario makes to one site")
     p.add_argument("--binary-profile", choices=("release", "debug", "unknown"), default=None,
                    help="the cargo profile the binary was built with (default: from its path, "
                         "target/release or target/debug)")
@@ -979,7 +1022,7 @@ def main() -> int:
     failures = {}
     runners = {"dynamic": scenario_dynamic, "latency": scenario_latency, "static": scenario_static,
                "frameworks": scenario_frameworks, "memory": scenario_memory,
-               "startup": scenario_startup}
+               "startup": scenario_startup, "rebuilds": scenario_rebuilds}
     timings = {}
     for name in args.scenarios:
         log(f"=== scenario {name} ===")
