@@ -62,7 +62,9 @@ pub struct Pending {
     static_root: Option<StaticRoot>,
 }
 
-/// What [`Builder::prepare`] found.
+/// What [`Builder::prepare`] found. Made once per site and moved on at once: the size of
+/// the larger variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Prepared {
     Ready(LiveSite),
     Build(Pending),

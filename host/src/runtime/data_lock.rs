@@ -305,7 +305,7 @@ fn clear_in(dir: &Dir, shown: &Path, depth: usize, budget: &mut usize, removed: 
         match locked {
             // `remove_dir` only removes an empty folder, so nothing inside is ever lost.
             Some(stem) if is_file(stem) => {
-                if dir.remove_dir(&name).is_ok() {
+                if let Ok(()) = dir.remove_dir(&name) {
                     removed.push(shown.join(&name));
                 }
             }
