@@ -5,7 +5,8 @@
 //! It sits beside the request path, not on it: it reads the catalog (`catalog.rs`), the
 //! metrics (`metrics.rs`) and the sites' pools, and asks the reloader (`reload.rs`) for
 //! reloads. HTTP/1.1 only, answered by hyper; no authentication, which is why it binds to
-//! loopback unless told otherwise.
+//! loopback unless told otherwise. Against DNS rebinding it answers only a loopback `Host`
+//! (or its own address), and a `POST` only from its own origin.
 //!
 //! | route | answer |
 //! |---|---|
@@ -50,6 +51,8 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the admin routes answer from.
 struct Admin {
+    /// The listener's own address: the one non-loopback `Host` it answers.
+    local: Option<SocketAddr>,
     app: Arc<App>,
     reload: reload::Handle,
     stopping: AtomicBool,
@@ -82,6 +85,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let admin = Arc::new(Admin {
+        local: listener.local_addr().ok(),
         app,
         reload,
         stopping: AtomicBool::new(false),
@@ -139,6 +143,9 @@ pub async fn serve(
 
 impl Admin {
     async fn answer(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        if let Err(refusal) = self.check_origin(&request) {
+            return refusal;
+        }
         let method = request.method();
         let get = method == Method::GET || method == Method::HEAD;
         match request.uri().path() {
@@ -191,6 +198,58 @@ impl Admin {
             "/reload" => not_allowed("POST"),
             _ => text(StatusCode::NOT_FOUND, "not found\n".into()),
         }
+    }
+
+    /// Against DNS rebinding and cross-site requests from the operator's browser: the `Host`
+    /// must be a loopback name or address, or the listener's own address; a `POST` must come
+    /// from the admin's own origin (`Origin`, else `Sec-Fetch-Site`).
+    #[allow(clippy::result_large_err)]
+    fn check_origin(&self, request: &Request<Incoming>) -> Result<(), Response<Full<Bytes>>> {
+        let refuse = |why: &str| Err(text(StatusCode::FORBIDDEN, format!("{why}\n")));
+        let Some(host) = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return Err(text(
+                StatusCode::BAD_REQUEST,
+                "a Host header is required\n".into(),
+            ));
+        };
+        let name = crate::router::normalize_host(host).map(|(name, _)| name);
+        let allowed = name.as_deref().is_some_and(|name| {
+            let ip = name
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .ok();
+            name == "localhost"
+                || ip.is_some_and(|ip| {
+                    ip.is_loopback() || self.local.is_some_and(|local| local.ip() == ip)
+                })
+        });
+        if !allowed {
+            tracing::warn!(
+                host,
+                "admin: refused a request for a host that is not this listener"
+            );
+            return refuse("the admin listener answers loopback host names only");
+        }
+        if request.method() == Method::POST {
+            let headers = request.headers();
+            let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+            let cross = match origin {
+                Some(origin) => origin != format!("http://{host}"),
+                None => headers
+                    .get("sec-fetch-site")
+                    .is_some_and(|v| v.as_bytes() != b"same-origin" && v.as_bytes() != b"none"),
+            };
+            if cross {
+                tracing::warn!(host, ?origin, "admin: refused a cross-origin POST");
+                return refuse("cross-origin requests may not change the server");
+            }
+        }
+        Ok(())
     }
 
     fn stopping(&self) -> bool {

@@ -483,3 +483,73 @@ fn admin_healthz_says_stopping_while_requests_drain() {
     assert_eq!((health.status, health.text().as_str()), (503, "stopping\n"));
     assert_eq!(slow.join().unwrap().status, 200);
 }
+
+/// Sends a raw request head (plus an empty body) to the admin listener.
+fn admin_raw(server: &Server, head: &str) -> Response {
+    let mut stream = TcpStream::connect(admin(server)).expect("connect to the admin listener");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    write!(
+        stream,
+        "{head}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    Response::read(&mut BufReader::new(stream), false)
+}
+
+#[test]
+fn admin_refuses_rebound_hosts_and_cross_origin_posts() {
+    let layout = Layout::new();
+    layout.static_site("main", &["main.test"], true, "");
+    let server = layout.serve();
+    let address = admin(&server);
+    // A page of evil.example whose name was rebound to 127.0.0.1 sends its own Host.
+    for path in ["/status.json", "/", "/metrics"] {
+        let rebound = admin_raw(
+            &server,
+            &format!(
+                "GET {path} HTTP/1.1\r\nHost: evil.example:{}\r\n",
+                address.port()
+            ),
+        );
+        assert_eq!(rebound.status, 403, "{path}: {}", rebound.text());
+        assert!(!rebound.text().contains("main"), "{}", rebound.text());
+    }
+    let rebound = admin_raw(&server, "POST /reload HTTP/1.1\r\nHost: evil.example\r\n");
+    assert_eq!(rebound.status, 403);
+    // A cross-origin POST from a page on any other origin, even with a loopback Host.
+    let cross = admin_raw(
+        &server,
+        &format!("POST /reload HTTP/1.1\r\nHost: {address}\r\nOrigin: http://evil.example\r\n"),
+    );
+    assert_eq!(cross.status, 403, "{}", cross.text());
+    let cross = admin_raw(
+        &server,
+        &format!("POST /reload HTTP/1.1\r\nHost: {address}\r\nSec-Fetch-Site: cross-site\r\n"),
+    );
+    assert_eq!(cross.status, 403, "{}", cross.text());
+    assert!(
+        !server.log().contains("configuration reloaded"),
+        "no reload ran"
+    );
+    // Loopback names, the listener's address and a same-origin POST are answered.
+    for host in ["localhost", "127.0.0.1", &address.to_string(), "[::1]:9180"] {
+        let ok = admin_raw(
+            &server,
+            &format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\n"),
+        );
+        assert_eq!(ok.status, 200, "{host}");
+    }
+    let same = admin_raw(
+        &server,
+        &format!("POST /reload HTTP/1.1\r\nHost: {address}\r\nOrigin: http://{address}\r\n"),
+    );
+    assert_eq!(same.status, 200, "{}", same.text());
+    let out = common::run_cli(&[
+        "reload".as_ref(),
+        "--admin".as_ref(),
+        address.to_string().as_ref(),
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.all());
+}
