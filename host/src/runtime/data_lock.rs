@@ -304,11 +304,10 @@ fn clear_in(dir: &Dir, shown: &Path, depth: usize, budget: &mut usize, removed: 
             .filter(|stem| !stem.is_empty());
         match locked {
             // `remove_dir` only removes an empty folder, so nothing inside is ever lost.
-            Some(stem) if is_file(stem) => {
-                if dir.remove_dir(&name).is_ok() {
-                    removed.push(shown.join(&name));
-                }
+            Some(stem) if is_file(stem) && dir.remove_dir(&name).is_ok() => {
+                removed.push(shown.join(&name));
             }
+            Some(stem) if is_file(stem) => {}
             _ if depth < MAX_DEPTH => {
                 if let Ok(sub) = dir.open_dir(&name) {
                     clear_in(&sub, &shown.join(&name), depth + 1, budget, removed);
