@@ -160,6 +160,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         loaded = loading => loaded??,
         () = shutdown.signalled() => {
             tracing::info!("stopped before serving");
+            crate::runtime::store::remove_own_scratch();
             return Ok(());
         }
     };
@@ -237,6 +238,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     // Listeners closed; the connections they accepted finish, up to shutdown_timeout.
     shutdown.finish(app.front().shutdown_timeout).await;
+    // The sites' scratch `/tmp` folders go with the process.
+    let removed = crate::runtime::store::remove_own_scratch();
+    tracing::debug!(removed, "scratch folders removed");
     // The last requests' access log lines are written before the process exits.
     access_log.flush(std::time::Duration::from_secs(5));
     tracing::info!("stopped");

@@ -25,6 +25,7 @@ use crate::build::{self, toolchain, Artifact, Built, Plan, Sources};
 use crate::config::{self, AppConfig, BuildConfig, ConfigError, ServerConfig, Site};
 use crate::runtime::engine::is_compiled;
 use crate::runtime::folder::Folder;
+use crate::runtime::quota::Area;
 use crate::runtime::{load_component, Engines, Sandbox, SitePool};
 use crate::static_files::{Aliases, StaticRoot};
 
@@ -244,6 +245,11 @@ impl Builder {
         for dir in &artifact.python_dirs {
             python_dirs.push(Folder::open(dir)?);
         }
+        // `/tmp` starts empty; each data folder is measured once here (`runtime/quota.rs`).
+        let mut quotas = vec![Area::empty("/tmp", site.limits.tmp)];
+        for (folder, guest) in &data {
+            quotas.push(Area::measure(folder.dir(), guest, site.limits.data));
+        }
         let sandbox = Sandbox {
             stdlib: Folder::open(&stdlib)?,
             python_dirs,
@@ -254,6 +260,7 @@ impl Builder {
                 .collect(),
             data,
             tmp: Sandbox::scratch(&site.name)?,
+            quotas,
             owner: site.root.owner(),
         };
         let pool = SitePool::new(

@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 use crate::catalog::SiteReport;
 use crate::metrics::{Breach, Live, Summary, NO_SITE, SERIES_STEP};
 use crate::request::App;
+use crate::runtime::quota::Usage;
 use crate::sites::LiveSite;
 
 /// The page's script and style, served from `/status.js` and `/status.css`.
@@ -53,6 +54,8 @@ pub struct SiteStatus {
     pub instances: usize,
     pub memory: u64,
     pub memory_cap: u64,
+    /// `/tmp` and each data folder against their quotas.
+    pub storage: Vec<Usage>,
     pub requests: Summary,
 }
 
@@ -122,6 +125,11 @@ pub fn survey(app: &App, stopping: bool) -> Status {
         .into_iter()
         .map(|(name, report, live)| {
             let (instances, memory, memory_cap) = usage(live.as_ref());
+            let storage = live
+                .as_ref()
+                .and_then(|site| site.pool.as_ref())
+                .map(|pool| pool.storage())
+                .unwrap_or_default();
             let state = state_of(report.as_ref(), live.as_ref());
             let server_names = match (&live, &report) {
                 (Some(live), _) => live.config.server_names.clone(),
@@ -145,6 +153,7 @@ pub fn survey(app: &App, stopping: bool) -> Status {
                 instances,
                 memory,
                 memory_cap,
+                storage,
             }
         })
         .collect();
@@ -182,6 +191,15 @@ pub fn json(status: &Status) -> String {
                 "instances": site.instances,
                 "memory_bytes": site.memory,
                 "memory_budget_bytes": site.memory_cap,
+                "storage": site.storage.iter().map(|u| json!({
+                    "mount": u.mount,
+                    "bytes": u.bytes,
+                    "max_bytes": u.max_bytes,
+                    "files": u.files,
+                    "max_files": u.max_files,
+                    "refused": u.refused,
+                    "partial": u.partial,
+                })).collect::<Vec<_>>(),
                 "requests": summary.requests,
                 "errors": summary.errors,
                 "classes": {
@@ -259,13 +277,13 @@ pub fn html(status: &Status) -> String {
         "<main>\n<table id=\"sites\">\n<thead><tr><th>Site</th><th>Server names</th>\
          <th>State</th><th class=\"num\">Requests/s</th><th class=\"num\">Errors/s</th>\
          <th>Last 5 minutes</th><th class=\"num\">Requests</th><th>Limits hit</th>\
-         <th class=\"num\">Instances</th><th class=\"num\">Memory</th><th>Build</th></tr></thead>\n<tbody>\n",
+         <th class=\"num\">Instances</th><th class=\"num\">Memory</th><th>Storage</th><th>Build</th></tr></thead>\n<tbody>\n",
     );
     for site in &status.sites {
         row(&mut page, site);
     }
     if status.sites.is_empty() {
-        page.push_str("<tr><td colspan=\"11\" class=\"empty\">No site is configured.</td></tr>\n");
+        page.push_str("<tr><td colspan=\"12\" class=\"empty\">No site is configured.</td></tr>\n");
     }
     page.push_str(
         "</tbody>\n</table>\n</main>\n<footer><a href=\"/metrics\">/metrics</a> · \
@@ -300,6 +318,7 @@ fn row(page: &mut String, site: &SiteStatus) {
          <td data-field=\"limits\">{limits}</td>\
          <td class=\"num\" data-field=\"instances\">{instances}</td>\
          <td class=\"num\" data-field=\"memory\">{memory}</td>\
+         <td class=\"storage\" data-field=\"storage\">{storage}</td>\
          <td class=\"build\" data-field=\"build\">{build}</td></tr>",
         state = site.state,
         names = if names.is_empty() {
@@ -318,6 +337,7 @@ fn row(page: &mut String, site: &SiteStatus) {
         },
         instances = site.instances,
         memory = memory(site.memory, site.memory_cap),
+        storage = escape(&storage(&site.storage)),
         build = escape(&build(site)),
     );
     if let Some((error, _)) = &site.error {
@@ -325,7 +345,7 @@ fn row(page: &mut String, site: &SiteStatus) {
             page,
             // The newline after `<pre>` is dropped by HTML parsers, so an error that starts
             // with one keeps it.
-            "<tr class=\"error-row\"><td colspan=\"11\"><pre class=\"error\" \
+            "<tr class=\"error-row\"><td colspan=\"12\"><pre class=\"error\" \
              data-error-of=\"{name}\">\n{}</pre></td></tr>",
             escape(error)
         );
@@ -350,6 +370,30 @@ fn memory(used: u64, cap: u64) -> String {
         return "—".into();
     }
     format!("{} / {} MiB", mib(used), mib(cap))
+}
+
+/// Each folder under a quota: `/tmp 1.5 / 256.0 MiB, 3 / 10000 files`, as the script also
+/// writes it (`≥` when the load-time walk stopped at its bound).
+fn storage(usage: &[Usage]) -> String {
+    if usage.is_empty() {
+        return "—".into();
+    }
+    let folders: Vec<String> = usage
+        .iter()
+        .map(|u| {
+            let mib = |b: u64| format!("{:.1}", b as f64 / (1024.0 * 1024.0));
+            format!(
+                "{} {}{} / {} MiB, {} / {} files",
+                u.mount,
+                if u.partial { "≥" } else { "" },
+                mib(u.bytes),
+                mib(u.max_bytes),
+                u.files,
+                u.max_files
+            )
+        })
+        .collect();
+    folders.join("; ")
 }
 
 fn mib(bytes: u64) -> String {
@@ -410,6 +454,15 @@ mod tests {
             instances: 1,
             memory: 64 << 20,
             memory_cap: 1 << 30,
+            storage: vec![Usage {
+                mount: "/tmp".into(),
+                bytes: 3 << 19,
+                files: 3,
+                max_bytes: 256 << 20,
+                max_files: 10_000,
+                refused: 0,
+                partial: false,
+            }],
             requests: Summary::default(),
         }
     }
@@ -433,10 +486,16 @@ mod tests {
         assert!(!page.contains("<module>"));
         assert!(page.contains("0123456789ab · took 1.5s"));
         assert!(page.contains("64 / 1024 MiB"));
+        assert!(
+            page.contains("/tmp 1.5 / 256.0 MiB, 3 / 10000 files"),
+            "{page}"
+        );
         let data: Value = serde_json::from_str(&json(&status)).unwrap();
         assert_eq!(data["sites"][1]["state"], "failed");
         assert_eq!(data["sites"][1]["error"], "Traceback:\n  <module> & \"x\"");
         assert_eq!(data["sites"][0]["breaches"]["body_size"], 0);
+        assert_eq!(data["sites"][0]["storage"][0]["mount"], "/tmp");
+        assert_eq!(data["sites"][0]["storage"][0]["max_files"], 10_000);
     }
 
     #[test]

@@ -16,6 +16,10 @@
 //! idle_timeout = "60s"       # an instance idle this long is dropped
 //! isolation = "instance"     # "instance": reuse instances; "request": a fresh one each time
 //! write_buffer = "256KiB"    # response bytes held for a slow client before the app waits
+//! tmp_size = "256MiB"        # bytes of files in the site's scratch /tmp; past it ENOSPC
+//! tmp_files = 10000          # files and folders in /tmp
+//! data_size = "1GiB"         # bytes of files in each data folder
+//! data_files = 100000        # files and folders in each data folder
 //! ```
 //!
 //! Host-side buffers held for a site (its request bodies and response buffers) count against
@@ -44,6 +48,10 @@ pub struct RawLimits {
     pub idle_timeout: Option<String>,
     pub isolation: Option<String>,
     pub write_buffer: Option<String>,
+    pub tmp_size: Option<String>,
+    pub tmp_files: Option<u64>,
+    pub data_size: Option<String>,
+    pub data_files: Option<u64>,
 }
 
 /// Whether instances are reused across requests.
@@ -71,6 +79,18 @@ pub struct Limits {
     pub idle_timeout: Duration,
     pub isolation: Isolation,
     pub write_buffer: u64,
+    /// What the guest may keep in its scratch `/tmp` and in each data folder: bytes (the
+    /// apparent sizes of its files) and entries (files, folders, links). See
+    /// `runtime/quota.rs`.
+    pub tmp: Quota,
+    pub data: Quota,
+}
+
+/// A folder's quota: bytes of its files' lengths, and entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub bytes: u64,
+    pub files: u64,
 }
 
 impl Default for Limits {
@@ -88,6 +108,14 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(60),
             isolation: Isolation::Instance,
             write_buffer: 256 * 1024,
+            tmp: Quota {
+                bytes: 256 * 1024 * 1024,
+                files: 10_000,
+            },
+            data: Quota {
+                bytes: 1024 * 1024 * 1024,
+                files: 100_000,
+            },
         }
     }
 }
@@ -184,6 +212,14 @@ impl Limits {
             idle_timeout: time("idle_timeout", &raw.idle_timeout, base.idle_timeout)?,
             isolation,
             write_buffer: size("write_buffer", &raw.write_buffer, base.write_buffer, 1024)?,
+            tmp: Quota {
+                bytes: size("tmp_size", &raw.tmp_size, base.tmp.bytes, 0)?,
+                files: raw.tmp_files.unwrap_or(base.tmp.files),
+            },
+            data: Quota {
+                bytes: size("data_size", &raw.data_size, base.data.bytes, 0)?,
+                files: raw.data_files.unwrap_or(base.data.files),
+            },
         })
     }
 }

@@ -17,7 +17,7 @@ pub mod site_dir;
 mod static_root;
 
 pub use build::BuildConfig;
-pub use limits::{Isolation, Limits};
+pub use limits::{Isolation, Limits, Quota};
 pub use log::{AccessTarget, LogConfig, LogFormat};
 pub use names::Held;
 pub use server::admin_address;

@@ -23,6 +23,7 @@ use wasmtime_wasi::p2::bindings::io::streams;
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, StreamError};
 use wasmtime_wasi::WasiView;
 
+use super::quota;
 use super::shadow::{shadow, IO_STREAMS};
 use super::store::StoreState;
 
@@ -71,11 +72,18 @@ async fn write(
     bytes: Vec<u8>,
 ) -> Answer<()> {
     let state = store.data_mut();
+    // A write to a file of `/tmp` or a data folder counts against its quota (`quota.rs`).
+    let (rep, len) = (stream.rep(), bytes.len() as u64);
+    let charge = match quota::before_stream_write(state, rep, len) {
+        Ok(charge) => charge,
+        Err(quota::Full) => return Ok((Err(quota::stream_full(state.ctx().table)?),)),
+    };
     let table = state.ctx().table;
     let written = table
         .get_mut(&stream)?
         .blocking_write_and_flush(bytes.into())
         .await;
+    quota::after_stream_write(state, rep, len, charge, written.is_ok());
     match written {
         Ok(()) => Ok((Ok(()),)),
         Err(error) => Ok((Err(to_guest(state.ctx().table, error)?),)),
@@ -84,7 +92,7 @@ async fn write(
 
 /// A stream error as the guest sees it: closed, or failed with an error resource; a trap
 /// stays a trap.
-fn to_guest(
+pub(super) fn to_guest(
     table: &mut wasmtime::component::ResourceTable,
     error: StreamError,
 ) -> wasmtime::Result<streams::StreamError> {

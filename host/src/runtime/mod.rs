@@ -10,6 +10,7 @@ pub mod folder;
 pub mod fsync;
 pub mod lane;
 pub mod pool;
+pub mod quota;
 pub mod readdir;
 pub mod shadow;
 pub mod store;

@@ -30,6 +30,7 @@ use super::engine::EPOCH_TICK;
 use super::file_io;
 use super::fsync;
 use super::lane;
+use super::quota::{self, Usage};
 use super::readdir;
 use super::store::{Sandbox, StoreState};
 use crate::config::{Isolation, Limits};
@@ -121,6 +122,7 @@ impl SitePool {
         readdir::add_to_linker(&mut linker)?;
         fsync::add_to_linker(&mut linker)?;
         file_io::add_to_linker(&mut linker)?;
+        quota::add_to_linker(&mut linker)?;
         Wsgi::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |state| state)
             .context("cannot link the host interface")?;
         let pre = linker
@@ -155,6 +157,15 @@ impl SitePool {
 
     pub fn budget(&self) -> &Arc<MemoryBudget> {
         &self.budget
+    }
+
+    /// What the site keeps in `/tmp` and each data folder, against its quotas.
+    pub fn storage(&self) -> Vec<Usage> {
+        self.sandbox
+            .quotas
+            .iter()
+            .map(|area| area.usage())
+            .collect()
     }
 
     /// The site's instances that exist now, idle or serving (for the admin side).

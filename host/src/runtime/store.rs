@@ -29,6 +29,7 @@ use wasmtime::ResourceLimiter;
 
 use super::budget::{MemoryBudget, Reservation};
 use super::folder::Folder;
+use super::quota::{Area, Tracker};
 use crate::wsgi::file::Mount;
 use crate::wsgi::io::RequestIo;
 
@@ -46,8 +47,12 @@ pub struct Sandbox {
     /// folder.
     pub data: Vec<(Folder, String)>,
     /// The site's scratch folder, mounted read-write at `/tmp`: private to the site and to
-    /// this server process, removed when the site's pool goes.
+    /// this server process, removed when the site's pool goes or at a clean stop
+    /// ([`remove_own_scratch`]).
     pub tmp: Arc<tempfile::TempDir>,
+    /// The quotas of `/tmp` (first) and of each data folder (in `data`'s order), shared by
+    /// every instance of the site (`quota.rs`).
+    pub quotas: Vec<Arc<Area>>,
     /// The site folder's owner: a data folder's file that is a hard link it does not own is
     /// not sent (`send-file`).
     pub owner: u32,
@@ -68,28 +73,58 @@ impl Sandbox {
     }
 }
 
+/// The `wsgi-wasm-<pid>-…` folders in the temp folder, with their pid.
+fn scratch_folders() -> Vec<(i32, std::path::PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|entry| {
+            let name = entry.file_name();
+            let pid = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("wsgi-wasm-"))
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|pid| pid.parse::<i32>().ok())?;
+            Some((pid, entry.path()))
+        })
+        .collect()
+}
+
 /// Removes `wsgi-wasm-<pid>-…` folders in the temp folder whose process no longer runs.
 fn sweep_scratch() {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix("wsgi-wasm-"))
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|pid| pid.parse::<i32>().ok())
-        else {
-            continue;
-        };
+    for (pid, path) in scratch_folders() {
         // SAFETY: kill with signal 0 only asks whether the process exists.
         let gone = unsafe { libc::kill(pid, 0) } != 0
             && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
-        if gone && entry.file_type().is_ok_and(|t| t.is_dir()) {
-            let _ = std::fs::remove_dir_all(entry.path());
+        if gone {
+            let _ = std::fs::remove_dir_all(path);
         }
     }
+}
+
+/// Removes every scratch folder of this process, at a clean stop once the requests in
+/// flight are done: the sites' pools may still be held by tasks the runtime drops later
+/// (or never, past `shutdown_timeout`), so their folders are not left to the pools' drops.
+/// Returns how many were removed.
+pub fn remove_own_scratch() -> usize {
+    let me = std::process::id() as i32;
+    scratch_folders()
+        .into_iter()
+        .filter(|(pid, _)| *pid == me)
+        .filter(|(_, path)| match std::fs::remove_dir_all(path) {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(
+                    "cannot remove the scratch folder `{}`: {error}",
+                    path.display()
+                );
+                false
+            }
+        })
+        .count()
 }
 
 /// The data of one instance's store.
@@ -110,6 +145,8 @@ pub struct StoreState {
     pub cpu_exceeded: bool,
     /// The guest's folder listings in progress (see `readdir`).
     pub listings: Listings,
+    /// The guest's handles into folders under a quota (see `quota`).
+    pub quota: Tracker,
 }
 
 /// Caps each memory of an instance and charges its growth to the site's budget.
@@ -218,6 +255,7 @@ impl StoreState {
             cpu_allowance: u64::MAX,
             cpu_exceeded: false,
             listings: Listings::default(),
+            quota: Tracker::new(&sandbox.quotas),
         })
     }
 }

@@ -89,6 +89,14 @@
     return hit.length ? hit.map(([kind, count]) => kind + " " + count).join(", ") : "—";
   }
 
+  // As the server writes it (status_page.rs `storage`).
+  function storage(site) {
+    if (!site.storage || site.storage.length === 0) return "—";
+    const mb = (bytes) => (bytes / (1024 * 1024)).toFixed(1);
+    return site.storage.map((u) => u.mount + " " + (u.partial ? "≥" : "") + mb(u.bytes) +
+      " / " + mb(u.max_bytes) + " MiB, " + u.files + " / " + u.max_files + " files").join("; ");
+  }
+
   function set(row, field, text) {
     const cell = row.querySelector('[data-field="' + field + '"]');
     if (cell && cell.textContent !== text) cell.textContent = text;
@@ -143,6 +151,7 @@
       set(row, "instances", String(site.instances));
       set(row, "memory", site.memory_budget_bytes
         ? mib(site.memory_bytes) + " / " + mib(site.memory_budget_bytes) + " MiB" : "—");
+      set(row, "storage", storage(site));
       set(row, "build", build(site));
       const cell = row.querySelector('[data-field="chart"]');
       if (cell) cell.replaceChildren(chart(site, data.series_step_seconds));
