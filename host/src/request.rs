@@ -36,6 +36,7 @@ use crate::body::{self, Body, BodyError};
 use crate::catalog::{Catalog, Table};
 use crate::config::{AppConfig, FrontConfig, UnknownHost};
 use crate::front::checks::{self, Target};
+use crate::front::conn::PeerCounts;
 use crate::front::request_body::{self, BodyLimits};
 use crate::front::sniff::Mark;
 use crate::front::{forwarded, Refusal};
@@ -55,6 +56,8 @@ pub struct App {
     access_log: AccessLog,
     /// One permit per open client connection, shared by every listener.
     connections: Arc<Semaphore>,
+    /// Open connections per client address (`max_connections_per_ip`), for every listener.
+    peers: Arc<PeerCounts>,
     next_request: AtomicU64,
 }
 
@@ -72,6 +75,7 @@ impl App {
             metrics,
             access_log: AccessLog::default(),
             connections: Arc::new(Semaphore::new(max_connections)),
+            peers: Arc::new(PeerCounts::default()),
             next_request: AtomicU64::new(1),
         }
     }
@@ -97,6 +101,10 @@ impl App {
 
     pub fn connections(&self) -> &Arc<Semaphore> {
         &self.connections
+    }
+
+    pub fn peers(&self) -> &Arc<PeerCounts> {
+        &self.peers
     }
 
     /// Answers one request that arrived on a connection from `peer` to `local`; `mark` says

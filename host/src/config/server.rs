@@ -5,8 +5,12 @@
 //! sites = "sites"                # a folder per site; relative to this file
 //! state = ".wsgi-wasm"           # build cache and toolchain; relative to this file
 //! unknown_host = "close"         # "close" (nginx `return 444`) or a status such as 421
-//! header_timeout = "10s"         # time to send a request head; also the keep-alive idle time
+//! header_timeout = "10s"         # time to send a request head (from the accept for the
+//!                                # first); also the HTTP/1 keep-alive idle time
+//! idle_timeout = "60s"           # HTTP/2: time with no open stream before GOAWAY
 //! max_connections = 10000        # open client connections; beyond it, accepting waits
+//! max_connections_per_ip = 256   # open connections per client IP (IPv6: per /64); beyond
+//!                                # it, new ones are closed at once
 //! shutdown_timeout = "30s"       # on SIGTERM/SIGINT, how long requests in flight may finish
 //! trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]  # peers whose X-Forwarded-For is believed
 //! admin = "127.0.0.1:9180"       # the admin listener (metrics, status page); "off" for none
@@ -53,7 +57,9 @@ struct RawServer {
     state: Option<String>,
     unknown_host: Option<toml::Value>,
     header_timeout: Option<String>,
+    idle_timeout: Option<String>,
     max_connections: Option<u32>,
+    max_connections_per_ip: Option<u32>,
     shutdown_timeout: Option<String>,
     trusted_proxies: Option<Vec<String>>,
     admin: Option<String>,
@@ -108,11 +114,18 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrontConfig {
     /// Time a client has to send a request head (hyper's `header_read_timeout`); the same
-    /// timer closes a kept-alive connection that sends no next request.
+    /// timer closes a kept-alive connection that sends no next request, and a new
+    /// connection that has not shown which protocol it speaks (`front::conn`).
     pub header_timeout: Duration,
+    /// HTTP/2: how long a connection may stay with no open stream before it gets a GOAWAY;
+    /// also the interval of the server's PINGs (`front::conn`).
+    pub idle_timeout: Duration,
     /// Client connections open at once; at the cap, the server stops accepting (new
     /// connections wait in the listen backlog) until one closes.
     pub max_connections: usize,
+    /// Connections open at once from one client address (IPv6: one /64); beyond it a new
+    /// connection is closed at once. Peers in `trusted_proxies` are not counted.
+    pub max_connections_per_ip: usize,
     /// On SIGTERM/SIGINT, how long open connections may finish their requests before they
     /// are cut (`shutdown.rs`).
     pub shutdown_timeout: Duration,
@@ -124,7 +137,9 @@ impl Default for FrontConfig {
     fn default() -> Self {
         FrontConfig {
             header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
             max_connections: 10_000,
+            max_connections_per_ip: 256,
             shutdown_timeout: Duration::from_secs(30),
             trusted_proxies: Vec::new(),
         }
@@ -246,6 +261,15 @@ fn front(
             ));
         }
     }
+    if let Some(text) = &raw.idle_timeout {
+        front.idle_timeout = duration(text).map_err(|reason| err("idle_timeout", reason))?;
+        if front.idle_timeout.is_zero() {
+            return Err(err(
+                "idle_timeout",
+                format!("`{text}` must be longer than zero"),
+            ));
+        }
+    }
     if let Some(text) = &raw.shutdown_timeout {
         front.shutdown_timeout =
             duration(text).map_err(|reason| err("shutdown_timeout", reason))?;
@@ -261,6 +285,12 @@ fn front(
             return Err(err("max_connections", "`0`: give at least 1".into()));
         }
         front.max_connections = count as usize;
+    }
+    if let Some(count) = raw.max_connections_per_ip {
+        if count == 0 {
+            return Err(err("max_connections_per_ip", "`0`: give at least 1".into()));
+        }
+        front.max_connections_per_ip = count as usize;
     }
     for entry in raw.trusted_proxies.iter().flatten() {
         let network = entry
