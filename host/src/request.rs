@@ -143,7 +143,7 @@ impl App {
     #[allow(clippy::too_many_arguments)]
     async fn answer(
         &self,
-        request: Request<Incoming>,
+        mut request: Request<Incoming>,
         id: u64,
         peer: SocketAddr,
         local: SocketAddr,
@@ -158,6 +158,17 @@ impl App {
             Ok(target) => target,
             Err(refusal) => return Ok(refusal.respond(peer, None, id)),
         };
+        // HTTP/2 names the host in `:authority`, which `checks` found equal to any `host`
+        // field: the app sees it as `HTTP_HOST` (RFC 9113 §8.3.1).
+        if request.version() == http::Version::HTTP_2
+            && !request.headers().contains_key(header::HOST)
+        {
+            if let Some(authority) = request.uri().authority() {
+                if let Ok(value) = http::HeaderValue::from_str(authority.as_str()) {
+                    request.headers_mut().insert(header::HOST, value);
+                }
+            }
+        }
         let Some(site) = table.router.route(target.host.as_deref()) else {
             return match table.unknown_host {
                 UnknownHost::Close => Err(NoSite(target.host.unwrap_or_default())),

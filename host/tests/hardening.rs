@@ -779,3 +779,81 @@ fn hardening_connections_beyond_max_connections_per_ip_are_closed_at_once() {
         assert_eq!(closed_within(stream, Duration::from_millis(200)), None);
     }
 }
+
+/// Sends `request` over a prior-knowledge HTTP/2 connection; its status and body.
+fn h2_send(
+    server: &Server,
+    request: http::Request<http_body_util::Empty<bytes::Bytes>>,
+) -> (u16, Vec<u8>) {
+    use http_body_util::BodyExt;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let (mut sender, connection) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(stream),
+        )
+        .await
+        .expect("an h2c handshake");
+        tokio::spawn(connection);
+        let response = sender.send_request(request).await.expect("a response");
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, body.to_vec())
+    })
+}
+
+#[test]
+fn hardening_http2_host_that_differs_from_authority_is_400() {
+    let server = serve(SERVER, LIMITS);
+    let port = server.addr.port();
+    for host in [
+        "other.test".to_owned(),
+        format!("a:{}", port + 1),
+        "a".to_owned(),
+    ] {
+        let request = http::Request::get(format!("http://a:{port}/"))
+            .header("host", &host)
+            .body(http_body_util::Empty::new())
+            .unwrap();
+        let (status, _) = h2_send(&server, request);
+        assert_eq!(status, 400, "host: {host} with :authority a:{port}");
+    }
+    server.wait_for_log("differs from `:authority");
+    // The same host (case aside) is fine.
+    let request = http::Request::get(format!("http://a:{port}/"))
+        .header("host", format!("A:{port}"))
+        .body(http_body_util::Empty::new())
+        .unwrap();
+    let (status, body) = h2_send(&server, request);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+}
+
+#[test]
+fn hardening_http2_authority_is_the_apps_http_host() {
+    let layout = Layout::new();
+    layout.copy_fixture("hardening", "hardening");
+    layout.static_site("other", &["other.test"], false, "");
+    let config = layout.write("wsgi-wasm.toml", SERVER);
+    let server = layout.serve_with(&["--config".as_ref(), config.as_os_str()]);
+    let port = server.addr.port();
+    let request = http::Request::get(format!("http://hardening.test:{port}/path"))
+        .body(http_body_util::Empty::new())
+        .unwrap();
+    let (status, body) = h2_send(&server, request);
+    assert_eq!(status, 200);
+    let environ: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(environ["HTTP_HOST"], format!("hardening.test:{port}"));
+    assert_eq!(environ["SERVER_NAME"], "hardening.test");
+    assert_eq!(environ["SERVER_PROTOCOL"], "HTTP/2");
+    // Routed by `:authority`: another site's name reaches that site.
+    let request = http::Request::get(format!("http://other.test:{port}/"))
+        .body(http_body_util::Empty::new())
+        .unwrap();
+    let (status, body) = h2_send(&server, request);
+    assert_eq!(status, 200);
+    assert_eq!(String::from_utf8_lossy(&body), "site other\n");
+}
