@@ -155,8 +155,8 @@ impl Shutdown {
     /// shutdown begins. Counted from this call, so call it as the connection is accepted.
     ///
     /// `watch` runs the connection's own timers (`front::conn`): when it resolves, the
-    /// connection is cut, or told to finish (HTTP/2 GOAWAY) and cut if still open after the
-    /// grace it names.
+    /// connection is cut, or told to finish (HTTP/2 GOAWAY) and cut when the future it
+    /// gives resolves, if still open then.
     pub fn track<C, W>(
         &self,
         connection: C,
@@ -178,11 +178,11 @@ impl Shutdown {
             };
             match expired {
                 Some(Expired::Cut) => Err(Ended::Cut),
-                Some(Expired::GoAway { grace }) => {
+                Some(Expired::GoAway { cut }) => {
                     connection.as_mut().graceful_shutdown();
-                    match tokio::time::timeout(grace, connection.as_mut()).await {
-                        Ok(ended) => ended.map_err(Ended::Error),
-                        Err(_) => Err(Ended::Cut),
+                    tokio::select! {
+                        ended = connection.as_mut() => ended.map_err(Ended::Error),
+                        () = cut => Err(Ended::Cut),
                     }
                 }
                 None => {

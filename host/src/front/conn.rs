@@ -6,7 +6,7 @@
 //! | accepted, protocol not known yet (no byte, or part of the HTTP/2 preface) | `header_timeout` from the accept, then cut ([`Watch`]) |
 //! | HTTP/1, waiting for or reading a head (also kept alive between requests) | `header_timeout` (hyper's `header_read_timeout`) |
 //! | HTTP/1, reading a body bound for an app | the site's `body_timeout` (`request_body`) |
-//! | HTTP/2, no open stream | `idle_timeout` since the last stream ended (or the preface), then GOAWAY; cut `header_timeout` later if still open |
+//! | HTTP/2, no open stream | `idle_timeout` since the last stream ended (or the preface), then GOAWAY; cut if still open with no stream `header_timeout` later |
 //! | HTTP/2, streams open | the server PINGs every `idle_timeout`; no answer within `header_timeout` → closed (hyper) |
 //!
 //! hyper's auto builder reads the first bytes itself to choose HTTP/1 or HTTP/2, with no
@@ -18,6 +18,7 @@
 //! Peers in `trusted_proxies` carry many clients and are not counted.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
 use std::pin::Pin;
@@ -100,6 +101,22 @@ impl Activity {
             }
         }
         shared.preface.store(seen, Ordering::Relaxed);
+    }
+
+    /// Resolves once no stream has been open for `grace`, counted from this call.
+    async fn quiet_for(self, grace: Duration) {
+        let shared = &self.shared;
+        let from = self.now();
+        loop {
+            let since = shared.quiet_since.load(Ordering::Relaxed).max(from);
+            let deadline = shared.epoch + Duration::from_millis(since) + grace;
+            let now = Instant::now();
+            if shared.streams.load(Ordering::Relaxed) == 0 && now >= deadline {
+                return;
+            }
+            let nap = deadline.saturating_duration_since(now);
+            tokio::time::sleep(nap.clamp(Duration::from_millis(50), Duration::from_secs(1))).await;
+        }
     }
 
     /// A stream (request) begins; it ends when the guard, and the response body it is
@@ -220,12 +237,15 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
 }
 
 /// What a connection's [`Watch`] decided once one of its timers ran out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expired {
     /// Close it now, without a word (it has not shown a protocol).
     Cut,
-    /// Send GOAWAY (graceful shutdown); cut it if it is still open `grace` later.
-    GoAway { grace: Duration },
+    /// Send GOAWAY (graceful shutdown); cut it once `cut` resolves: when it is still open
+    /// with no stream for `header_timeout` (a stream that slipped in before the GOAWAY
+    /// finishes first).
+    GoAway {
+        cut: Pin<Box<dyn Future<Output = ()> + Send>>,
+    },
 }
 
 /// The timers hyper does not run for a connection (see the table above).
@@ -266,8 +286,9 @@ impl Watch {
                         // the latest.
                         tokio::time::sleep(self.idle_timeout.min(Duration::from_secs(1))).await;
                     } else if Instant::now() >= deadline {
+                        let (activity, grace) = (self.activity.clone(), self.header_timeout);
                         return Expired::GoAway {
-                            grace: self.header_timeout,
+                            cut: Box::pin(activity.quiet_for(grace)),
                         };
                     } else {
                         let nap = (deadline - Instant::now()).min(Duration::from_secs(1));
