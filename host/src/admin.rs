@@ -4,9 +4,20 @@
 //!
 //! It sits beside the request path, not on it: it reads the catalog (`catalog.rs`), the
 //! metrics (`metrics.rs`) and the sites' pools, and asks the reloader (`reload.rs`) for
-//! reloads. HTTP/1.1 only, answered by hyper; no authentication, which is why it binds to
-//! loopback unless told otherwise. Against DNS rebinding it answers only a loopback `Host`
-//! (or its own address), and a `POST` only from its own origin.
+//! reloads. HTTP/1.1 only, answered by hyper.
+//!
+//! Who may ask, checked in this order on every request:
+//! 1. **Host** (against DNS rebinding: a web page whose name an attacker points at
+//!    127.0.0.1 must not read the admin from the victim's browser): only loopback names and
+//!    addresses (`localhost`, `127.0.0.0/8`, `[::1]`), the address the client connected to,
+//!    and the names in `admin_hosts`, with any port; any other Host, or none, → `421`.
+//! 2. **Token** (`admin_token_file`): when set, every route but `/healthz` needs
+//!    `Authorization: Bearer <token>` (compared in constant time) → else `401` with
+//!    `WWW-Authenticate`. Without a token the listener must be on loopback: the server
+//!    refuses to start otherwise (`config::ServerConfig::check_admin_exposure`).
+//! 3. **Origin** (against cross-site request forgery): a request that is not `GET`/`HEAD`
+//!    with an `Origin` other than `http://<its Host>`, or without `Origin` but with
+//!    `Sec-Fetch-Site` other than `same-origin`/`none`, → `403`.
 //!
 //! | route | answer |
 //! |---|---|
@@ -25,7 +36,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,8 +51,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::config::{AdminToken, ServerConfig};
 use crate::reload;
 use crate::request::App;
+use crate::router::normalize_host;
 use crate::status_page;
 
 /// Admin connections open at once; more wait in the listen backlog.
@@ -51,15 +64,30 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the admin routes answer from.
 struct Admin {
-    /// The listener's own address: the one non-loopback `Host` it answers.
-    local: Option<SocketAddr>,
     app: Arc<App>,
     reload: reload::Handle,
     stopping: AtomicBool,
+    access: Access,
 }
 
-/// Binds the admin listener's address; warns when it is not loopback (there is no
-/// authentication).
+/// Who may use the admin listener (`admin_hosts`, `admin_token_file`), fixed at start.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    /// Host names answered besides the loopback ones, lower-cased, without port.
+    pub hosts: Vec<String>,
+    pub token: Option<AdminToken>,
+}
+
+impl Access {
+    pub fn of(server: &ServerConfig) -> Self {
+        Access {
+            hosts: server.admin_hosts.clone(),
+            token: server.admin_token.clone(),
+        }
+    }
+}
+
+/// Binds the admin listener's address; warns when it is not loopback.
 pub async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
     let listener = TcpListener::bind(address).await.with_context(|| {
         format!(
@@ -69,8 +97,9 @@ pub async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
     })?;
     if !address.ip().is_loopback() {
         tracing::warn!(
-            "the admin listener on {address} is not on loopback: it has no authentication, \
-             so whoever reaches it can read the metrics and the sites' errors, and reload"
+            "the admin listener on {address} is not on loopback: whoever has its token \
+             (`admin_token_file`) and reaches it can read the metrics and the sites' errors, \
+             and reload"
         );
     }
     Ok(listener)
@@ -82,13 +111,14 @@ pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
     reload: reload::Handle,
+    access: Access,
     shutdown: impl Future<Output = ()>,
 ) {
     let admin = Arc::new(Admin {
-        local: listener.local_addr().ok(),
         app,
         reload,
         stopping: AtomicBool::new(false),
+        access,
     });
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -127,9 +157,16 @@ pub async fn serve(
             },
         };
         let admin = admin.clone();
+        let local = stream.local_addr().ok().map(|a| a.ip());
         let service = service_fn(move |request| {
             let admin = admin.clone();
-            async move { Ok::<_, Infallible>(admin.answer(request).await) }
+            async move {
+                let answer = match admin.refusal(&request, local) {
+                    Some(refused) => refused,
+                    None => admin.answer(request).await,
+                };
+                Ok::<_, Infallible>(answer)
+            }
         });
         let connection = builder.serve_connection(TokioIo::new(stream), service);
         tokio::spawn(async move {
@@ -142,10 +179,85 @@ pub async fn serve(
 }
 
 impl Admin {
-    async fn answer(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
-        if let Err(refusal) = self.check_origin(&request) {
-            return refusal;
+    /// Steps 1 to 3 of the module's doc: the answer to a request that may not go on.
+    fn refusal(
+        &self,
+        request: &Request<Incoming>,
+        local: Option<IpAddr>,
+    ) -> Option<Response<Full<Bytes>>> {
+        let headers = request.headers();
+        let host = headers
+            .get(header::HOST)
+            .and_then(|value| value.to_str().ok())
+            .filter(|host| self.host_allowed(host, local));
+        let Some(host) = host else {
+            tracing::warn!(
+                host = ?headers.get(header::HOST),
+                "admin: refused a request for a host that is not this listener"
+            );
+            return Some(text(
+                StatusCode::MISDIRECTED_REQUEST,
+                "the admin listener answers only to loopback names and addresses \
+                 and to `admin_hosts`\n"
+                    .into(),
+            ));
+        };
+        if let Some(token) = &self.access.token {
+            let given = headers
+                .get(header::AUTHORIZATION)
+                .map(|value| value.as_bytes())
+                .and_then(|value| {
+                    let (scheme, rest) = value.split_at_checked(7)?;
+                    scheme.eq_ignore_ascii_case(b"bearer ").then_some(rest)
+                });
+            let allowed = request.uri().path() == "/healthz"
+                || given.is_some_and(|given| token.matches(given));
+            if !allowed {
+                let mut response = text(
+                    StatusCode::UNAUTHORIZED,
+                    "this admin route needs `Authorization: Bearer <token>` \
+                     (the content of `admin_token_file`)\n"
+                        .into(),
+                );
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"wsgi-wasm admin\""),
+                );
+                return Some(response);
+            }
         }
+        let method = request.method();
+        if method != Method::GET && method != Method::HEAD && !same_origin(headers, host) {
+            tracing::warn!(
+                host,
+                origin = ?headers.get(header::ORIGIN),
+                "admin: refused a cross-origin {method}"
+            );
+            return Some(text(
+                StatusCode::FORBIDDEN,
+                "cross-origin requests may not change the server\n".into(),
+            ));
+        }
+        None
+    }
+
+    /// Whether `host` (a Host field) names the admin listener, not a name an attacker
+    /// pointed at it.
+    fn host_allowed(&self, host: &str, local: Option<IpAddr>) -> bool {
+        let Some((name, _port)) = normalize_host(host) else {
+            return false;
+        };
+        if name == "localhost" || self.access.hosts.contains(&name) {
+            return true;
+        }
+        let literal = name.trim_start_matches('[').trim_end_matches(']');
+        match literal.parse::<IpAddr>() {
+            Ok(ip) => ip.is_loopback() || Some(ip) == local,
+            Err(_) => false,
+        }
+    }
+
+    async fn answer(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
         let method = request.method();
         let get = method == Method::GET || method == Method::HEAD;
         match request.uri().path() {
@@ -200,58 +312,6 @@ impl Admin {
         }
     }
 
-    /// Against DNS rebinding and cross-site requests from the operator's browser: the `Host`
-    /// must be a loopback name or address, or the listener's own address; a `POST` must come
-    /// from the admin's own origin (`Origin`, else `Sec-Fetch-Site`).
-    #[allow(clippy::result_large_err)]
-    fn check_origin(&self, request: &Request<Incoming>) -> Result<(), Response<Full<Bytes>>> {
-        let refuse = |why: &str| Err(text(StatusCode::FORBIDDEN, format!("{why}\n")));
-        let Some(host) = request
-            .headers()
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-        else {
-            return Err(text(
-                StatusCode::BAD_REQUEST,
-                "a Host header is required\n".into(),
-            ));
-        };
-        let name = crate::router::normalize_host(host).map(|(name, _)| name);
-        let allowed = name.as_deref().is_some_and(|name| {
-            let ip = name
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<std::net::IpAddr>()
-                .ok();
-            name == "localhost"
-                || ip.is_some_and(|ip| {
-                    ip.is_loopback() || self.local.is_some_and(|local| local.ip() == ip)
-                })
-        });
-        if !allowed {
-            tracing::warn!(
-                host,
-                "admin: refused a request for a host that is not this listener"
-            );
-            return refuse("the admin listener answers loopback host names only");
-        }
-        if request.method() == Method::POST {
-            let headers = request.headers();
-            let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-            let cross = match origin {
-                Some(origin) => origin != format!("http://{host}"),
-                None => headers
-                    .get("sec-fetch-site")
-                    .is_some_and(|v| v.as_bytes() != b"same-origin" && v.as_bytes() != b"none"),
-            };
-            if cross {
-                tracing::warn!(host, ?origin, "admin: refused a cross-origin POST");
-                return refuse("cross-origin requests may not change the server");
-            }
-        }
-        Ok(())
-    }
-
     fn stopping(&self) -> bool {
         self.stopping.load(Ordering::Relaxed)
     }
@@ -266,6 +326,19 @@ impl Admin {
             }
             Err(why) => text(StatusCode::CONFLICT, format!("{why}\n")),
         }
+    }
+}
+
+/// Whether a request that changes the server comes from the admin's own pages (or from
+/// no page at all, as `curl` and `wsgi-wasm reload` send it).
+fn same_origin(headers: &http::HeaderMap, host: &str) -> bool {
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let own = format!("http://{host}");
+        return origin.as_bytes().eq_ignore_ascii_case(own.as_bytes());
+    }
+    match headers.get("sec-fetch-site") {
+        Some(site) => matches!(site.as_bytes(), b"same-origin" | b"none"),
+        None => true,
     }
 }
 

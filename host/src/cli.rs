@@ -50,9 +50,14 @@ struct ReloadArgs {
     /// 127.0.0.1:9180).
     #[arg(long, value_name = "ADDR")]
     admin: Option<SocketAddr>,
-    /// The server config file, to find its admin address (default: `./wsgi-wasm.toml`).
+    /// The server config file, to find its admin address and token (default:
+    /// `./wsgi-wasm.toml`; not read when `--admin` is given without `--config`).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// A file holding the admin listener's token, sent as `Authorization: Bearer` (default:
+    /// `admin_token_file` in the config file, when it is read).
+    #[arg(long, value_name = "FILE")]
+    admin_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Args)]
@@ -144,6 +149,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     if let Some(AdminArg(admin)) = args.admin {
         server.admin = admin;
+        server
+            .check_admin_exposure()
+            .map_err(|reason| anyhow::anyhow!("`--admin`: {reason}"))?;
     }
     let access_log = crate::access_log::AccessLog::open(&server.log)?;
     let engines = create_engines()?;
@@ -213,8 +221,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let mut running = Vec::new();
     if let Some(listener) = admin {
         println!("Admin on http://{}/", listener.local_addr()?);
-        let serving =
-            crate::admin::serve(listener, app.clone(), reload.clone(), shutdown.signalled());
+        let serving = crate::admin::serve(
+            listener,
+            app.clone(),
+            reload.clone(),
+            crate::admin::Access::of(&server),
+            shutdown.signalled(),
+        );
         tokio::spawn(serving);
     }
     for listener in listeners {
@@ -277,13 +290,25 @@ async fn reload_on_hangup(mut hangups: tokio::signal::unix::Signal, reload: relo
 }
 
 async fn reload_command(args: ReloadArgs) -> Result<()> {
-    let admin = match args.admin {
-        Some(admin) => admin,
-        None => config::load_server(args.config.as_deref())?
-            .admin
+    let server = match (args.admin, &args.config) {
+        (Some(_), None) => None,
+        _ => Some(config::load_server(args.config.as_deref())?),
+    };
+    let admin = match (args.admin, &server) {
+        (Some(admin), _) => admin,
+        (None, server) => server
+            .as_ref()
+            .and_then(|server| server.admin)
             .context("the server config turns the admin listener off (`admin = \"off\"`): send the server SIGHUP instead")?,
     };
-    let summary = crate::remote::reload(admin).await?;
+    let token = match &args.admin_token_file {
+        Some(file) => Some(
+            config::AdminToken::read(file)
+                .map_err(|reason| anyhow::anyhow!("`--admin-token-file`: {reason}"))?,
+        ),
+        None => server.and_then(|server| server.admin_token),
+    };
+    let summary = crate::remote::reload(admin, token.as_ref()).await?;
     println!("{summary}");
     Ok(())
 }

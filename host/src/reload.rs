@@ -20,8 +20,9 @@
 //!   previous version serving on).
 //!
 //! A site builds at most once at a time; a change that arrives during its build is built
-//! after it. `listen`, `state`, `max_connections`, the admin address and `[log]` are bound at
-//! start-up: a reload that changes them says so and keeps the old values.
+//! after it. `listen`, `state`, `max_connections`, the admin address, `admin_hosts`,
+//! `admin_token_file` and `[log]` are bound at start-up: a reload that changes them says so
+//! and keeps the old values.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -692,6 +693,8 @@ impl Reloader {
                 old.front.max_connections != new.front.max_connections,
             ),
             ("admin", old.admin != new.admin),
+            ("admin_hosts", old.admin_hosts != new.admin_hosts),
+            ("admin_token_file", old.admin_token != new.admin_token),
             ("[log]", old.log != new.log),
             ("build.jobs", old.build.jobs != new.build.jobs),
         ];

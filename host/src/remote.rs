@@ -5,7 +5,7 @@
 //! server rejected it (the server keeps serving the old one) or could not be reached. A
 //! signal (SIGHUP) does the same without an answer.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -14,11 +14,20 @@ use http::{header, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 
+use crate::config::AdminToken;
+
 /// How long a reload may take: it includes the builds of changed sites.
 const RELOAD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
-/// Sends `POST /reload` to the admin listener at `admin`; returns the server's summary.
-pub async fn reload(admin: SocketAddr) -> Result<String> {
+/// Sends `POST /reload` to the admin listener at `admin`, with `token` as its bearer token
+/// when given; returns the server's summary. An unspecified address (`0.0.0.0`, `[::]`) is
+/// reached on loopback.
+pub async fn reload(admin: SocketAddr, token: Option<&AdminToken>) -> Result<String> {
+    let admin = match admin.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, admin.port()).into(),
+        IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, admin.port()).into(),
+        _ => admin,
+    };
     let stream = tokio::net::TcpStream::connect(admin)
         .await
         .with_context(|| format!("cannot reach the admin listener at `{admin}` (is the server running, with `admin` on?)"))?;
@@ -26,10 +35,14 @@ pub async fn reload(admin: SocketAddr) -> Result<String> {
         .await
         .context("the admin listener did not speak HTTP")?;
     tokio::spawn(connection);
-    let request = Request::builder()
+    let mut request = Request::builder()
         .method(Method::POST)
         .uri("/reload")
-        .header(header::HOST, admin.to_string())
+        .header(header::HOST, admin.to_string());
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {}", token.expose()));
+    }
+    let request = request
         .body(Empty::<Bytes>::new())
         .expect("a valid request");
     let exchange = async {
@@ -46,6 +59,10 @@ pub async fn reload(admin: SocketAddr) -> Result<String> {
         StatusCode::OK => Ok(text),
         StatusCode::CONFLICT => bail!(
             "the server rejected the new configuration and keeps serving the old one:\n{text}"
+        ),
+        StatusCode::UNAUTHORIZED => bail!(
+            "the admin listener wants its token: give `--admin-token-file FILE`, or \
+             `--config` with `admin_token_file` ({text})"
         ),
         other => bail!("the server answered {other}: {text}"),
     }

@@ -36,6 +36,7 @@ use crate::body::{self, Body, BodyError};
 use crate::catalog::{Catalog, Table};
 use crate::config::{AppConfig, FrontConfig, UnknownHost};
 use crate::front::checks::{self, Target};
+use crate::front::conn::PeerCounts;
 use crate::front::request_body::{self, BodyLimits};
 use crate::front::sniff::Mark;
 use crate::front::{forwarded, Refusal};
@@ -55,6 +56,8 @@ pub struct App {
     access_log: AccessLog,
     /// One permit per open client connection, shared by every listener.
     connections: Arc<Semaphore>,
+    /// Open connections per client address (`max_connections_per_ip`), for every listener.
+    peers: Arc<PeerCounts>,
     next_request: AtomicU64,
 }
 
@@ -72,6 +75,7 @@ impl App {
             metrics,
             access_log: AccessLog::default(),
             connections: Arc::new(Semaphore::new(max_connections)),
+            peers: Arc::new(PeerCounts::default()),
             next_request: AtomicU64::new(1),
         }
     }
@@ -97,6 +101,10 @@ impl App {
 
     pub fn connections(&self) -> &Arc<Semaphore> {
         &self.connections
+    }
+
+    pub fn peers(&self) -> &Arc<PeerCounts> {
+        &self.peers
     }
 
     /// Answers one request that arrived on a connection from `peer` to `local`; `mark` says
@@ -135,7 +143,7 @@ impl App {
     #[allow(clippy::too_many_arguments)]
     async fn answer(
         &self,
-        request: Request<Incoming>,
+        mut request: Request<Incoming>,
         id: u64,
         peer: SocketAddr,
         local: SocketAddr,
@@ -150,6 +158,17 @@ impl App {
             Ok(target) => target,
             Err(refusal) => return Ok(refusal.respond(peer, None, id)),
         };
+        // HTTP/2 names the host in `:authority`, which `checks` found equal to any `host`
+        // field: the app sees it as `HTTP_HOST` (RFC 9113 §8.3.1).
+        if request.version() == http::Version::HTTP_2
+            && !request.headers().contains_key(header::HOST)
+        {
+            if let Some(authority) = request.uri().authority() {
+                if let Ok(value) = http::HeaderValue::from_str(authority.as_str()) {
+                    request.headers_mut().insert(header::HOST, value);
+                }
+            }
+        }
         let Some(site) = table.router.route(target.host.as_deref()) else {
             return match table.unknown_host {
                 UnknownHost::Close => Err(NoSite(target.host.unwrap_or_default())),

@@ -11,9 +11,18 @@
 //!   stops accepting, so new clients wait in the kernel's listen backlog (and time out on
 //!   their side) rather than being cut, and are served as soon as a connection closes.
 //!   The permits are shared by every listener.
+//! - `max_connections_per_ip`: beyond it, a new connection from the same client address is
+//!   closed at once (`front::conn::PeerCounts`).
 //! - `header_timeout`: hyper's `header_read_timeout` (HTTP/1): a client that does not send
 //!   a whole request head in time is disconnected. The timer starts whenever the connection
-//!   waits for a head, so it is also the idle timeout of a kept-alive connection.
+//!   waits for a head, so it is also the idle timeout of a kept-alive connection. Before
+//!   that, from the accept, a connection has as long to show its protocol (hyper's auto
+//!   builder waits for those bytes without a timer; `front::conn::Watch`).
+//! - `idle_timeout` (HTTP/2): GOAWAY once no stream has been open for that long; the server
+//!   PINGs every `idle_timeout`, and a peer that does not answer within `header_timeout` is
+//!   disconnected (hyper's `keep_alive_interval`/`keep_alive_timeout`).
+//! - All of them but `max_connections` are read at each accept: a reload changes them for
+//!   the connections accepted after it.
 //! - Heads over `front::checks::MAX_HEAD` bytes or with over 100 header lines → 431 (hyper;
 //!   the HTTP/1 read buffer is capped at that size, bodies stream through it in pieces).
 //!   Bodies are bounded per site, on the request path (`front::request_body`).
@@ -27,25 +36,17 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::config::FrontConfig;
 use crate::front::checks::MAX_HEAD;
+use crate::front::conn::{Activity, Tracked, Watch, Watched};
 use crate::front::sniff::Sniffed;
-use crate::request::App;
+use crate::request::{App, NoSite};
 use crate::shutdown::Shutdown;
 
 /// Serves connections from `listener` until the shutdown begins, then closes it and
 /// returns; the connections it accepted finish on their own tasks, counted by `shutdown`
 /// (whose [`Shutdown::finish`] waits for them).
 pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: Shutdown) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(app.front().header_timeout)
-        .max_buf_size(MAX_HEAD);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(MAX_HEAD as u32);
     let connections: &Arc<Semaphore> = app.connections();
     let local = listener.local_addr().ok();
     let stopping = shutdown.signalled();
@@ -74,22 +75,35 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: Shutdown) {
                 }
             },
         };
+        let front = app.front();
+        let Some(slot) = app.peers().admit(peer.ip(), &front, &front.trusted_proxies) else {
+            // Closed now, not queued: one client may not fill `max_connections`.
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let local = stream.local_addr().ok().or(local).unwrap_or(peer);
         let app = app.clone();
-        let (stream, mark) = Sniffed::new(stream);
+        let activity = Activity::new();
+        let (stream, mark) = Sniffed::new(Watched::new(stream, activity.clone()));
+        let watch = Watch::new(&activity, &front);
         let service = service_fn(move |request| {
             let (app, mark) = (app.clone(), mark.clone());
-            async move { app.handle(request, peer, local, &mark).await }
+            let stream = activity.stream();
+            async move {
+                let response = app.handle(request, peer, local, &mark).await?;
+                Ok::<_, NoSite>(response.map(|body| Tracked::new(body, stream)))
+            }
         });
-        let connection = builder
+        let connection = builder(&front)
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();
-        let connection = shutdown.track(connection);
+        let connection = shutdown.track(connection, watch.expired());
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%peer, "connection ended: {error}");
             }
+            drop(slot);
             drop(permit);
         });
     }
@@ -98,4 +112,21 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: Shutdown) {
     if let Some(local) = local {
         tracing::info!("stopped listening on {local}");
     }
+}
+
+/// hyper's settings for one connection, from the front end's settings at its accept.
+fn builder(front: &FrontConfig) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(front.header_timeout)
+        .max_buf_size(MAX_HEAD);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(front.idle_timeout))
+        .keep_alive_timeout(front.header_timeout)
+        .max_header_list_size(MAX_HEAD as u32);
+    builder
 }

@@ -25,8 +25,28 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hyper_util::server::graceful::GracefulConnection;
+
+use crate::front::conn::Expired;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
+
+/// Why a tracked connection ended other than cleanly.
+#[derive(Debug)]
+pub enum Ended<E> {
+    /// hyper's error.
+    Error(E),
+    /// Its timer ran out (`front::conn`) and it was closed.
+    Cut,
+}
+
+impl<E: std::fmt::Display> std::fmt::Display for Ended<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ended::Error(error) => error.fmt(f),
+            Ended::Cut => f.write_str("timed out: closed"),
+        }
+    }
+}
 
 /// Where the server is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,21 +153,43 @@ impl Shutdown {
 
     /// Counts `connection` as open until it ends, and tells it to finish gracefully once the
     /// shutdown begins. Counted from this call, so call it as the connection is accepted.
-    pub fn track<C>(&self, connection: C) -> impl Future<Output = C::Output> + Send + 'static
+    ///
+    /// `watch` runs the connection's own timers (`front::conn`): when it resolves, the
+    /// connection is cut, or told to finish (HTTP/2 GOAWAY) and cut when the future it
+    /// gives resolves, if still open then.
+    pub fn track<C, W>(
+        &self,
+        connection: C,
+        watch: W,
+    ) -> impl Future<Output = Result<(), Ended<C::Error>>> + Send + 'static
     where
         C: GracefulConnection + Send + 'static,
+        W: Future<Output = Expired> + Send + 'static,
     {
         let open = OpenConnection::new(&self.inner);
         let stopping = self.signalled();
         async move {
             let _open = open;
             let mut connection = std::pin::pin!(connection);
-            tokio::select! {
-                ended = connection.as_mut() => return ended,
-                () = stopping => {}
+            let expired = tokio::select! {
+                ended = connection.as_mut() => return ended.map_err(Ended::Error),
+                () = stopping => None,
+                expired = watch => Some(expired),
+            };
+            match expired {
+                Some(Expired::Cut) => Err(Ended::Cut),
+                Some(Expired::GoAway { cut }) => {
+                    connection.as_mut().graceful_shutdown();
+                    tokio::select! {
+                        ended = connection.as_mut() => ended.map_err(Ended::Error),
+                        () = cut => Err(Ended::Cut),
+                    }
+                }
+                None => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await.map_err(Ended::Error)
+                }
             }
-            connection.as_mut().graceful_shutdown();
-            connection.await
         }
     }
 

@@ -484,72 +484,254 @@ fn admin_healthz_says_stopping_while_requests_drain() {
     assert_eq!(slow.join().unwrap().status, 200);
 }
 
-/// Sends a raw request head (plus an empty body) to the admin listener.
-fn admin_raw(server: &Server, head: &str) -> Response {
+/// Sends `method path` to the admin listener with the Host `host` and the `extra` header
+/// lines (each ending in `\r\n`).
+fn admin_with(server: &Server, method: &str, path: &str, host: &str, extra: &str) -> Response {
     let mut stream = TcpStream::connect(admin(server)).expect("connect to the admin listener");
     stream
         .set_read_timeout(Some(Duration::from_secs(120)))
         .unwrap();
     write!(
         stream,
-        "{head}Content-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
-    Response::read(&mut BufReader::new(stream), false)
+    Response::read(&mut BufReader::new(stream), method == "HEAD")
+}
+
+/// Serves a static site with `config` as the server config; the config file's path too.
+fn serve_config(config: &str, files: &[(&str, &str)]) -> (Server, PathBuf) {
+    let layout = Layout::new();
+    layout.static_site("plain", &["plain.test"], false, "");
+    for (name, contents) in files {
+        layout.write(name, contents);
+    }
+    let file = layout.write("wsgi-wasm.toml", config);
+    let server = layout.serve_with(&["--config".as_ref(), file.as_os_str()]);
+    (server, file)
 }
 
 #[test]
-fn admin_refuses_rebound_hosts_and_cross_origin_posts() {
-    let layout = Layout::new();
-    layout.static_site("main", &["main.test"], true, "");
-    let server = layout.serve();
-    let address = admin(&server);
-    // A page of evil.example whose name was rebound to 127.0.0.1 sends its own Host.
-    for path in ["/status.json", "/", "/metrics"] {
-        let rebound = admin_raw(
-            &server,
-            &format!(
-                "GET {path} HTTP/1.1\r\nHost: evil.example:{}\r\n",
-                address.port()
-            ),
-        );
-        assert_eq!(rebound.status, 403, "{path}: {}", rebound.text());
-        assert!(!rebound.text().contains("main"), "{}", rebound.text());
+fn admin_refuses_hosts_that_are_not_its_own() {
+    let (server, _) = serve_config("admin_hosts = [\"Admin.Internal\"]\n", &[]);
+    let port = admin(&server).port();
+    // A page on a name its attacker points at 127.0.0.1 (DNS rebinding) gets nothing.
+    for host in [
+        "evil.example".to_owned(),
+        format!("evil.example:{port}"),
+        "localhost.evil.example".to_owned(),
+        "10.1.2.3".to_owned(),
+    ] {
+        for path in ["/", "/metrics", "/status.json"] {
+            let refused = admin_with(&server, "GET", path, &host, "");
+            assert_eq!(refused.status, 421, "{host} {path}: {}", refused.text());
+        }
+        let reload = admin_with(&server, "POST", "/reload", &host, "");
+        assert_eq!(reload.status, 421, "{host}: {}", reload.text());
     }
-    let rebound = admin_raw(&server, "POST /reload HTTP/1.1\r\nHost: evil.example\r\n");
-    assert_eq!(rebound.status, 403);
-    // A cross-origin POST from a page on any other origin, even with a loopback Host.
-    let cross = admin_raw(
-        &server,
-        &format!("POST /reload HTTP/1.1\r\nHost: {address}\r\nOrigin: http://evil.example\r\n"),
-    );
-    assert_eq!(cross.status, 403, "{}", cross.text());
-    let cross = admin_raw(
-        &server,
-        &format!("POST /reload HTTP/1.1\r\nHost: {address}\r\nSec-Fetch-Site: cross-site\r\n"),
-    );
-    assert_eq!(cross.status, 403, "{}", cross.text());
+    let mut stream = TcpStream::connect(admin(&server)).unwrap();
+    write!(stream, "GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let no_host = Response::read(&mut BufReader::new(stream), false);
+    assert_eq!(no_host.status, 421, "no Host at all");
+    for host in [
+        "localhost".to_owned(),
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        "127.0.0.2".to_owned(),
+        "[::1]:9180".to_owned(),
+        "admin.internal".to_owned(),
+        format!("ADMIN.internal:{port}"),
+    ] {
+        let served = admin_with(&server, "GET", "/metrics", &host, "");
+        assert_eq!(served.status, 200, "{host}: {}", served.text());
+    }
+}
+
+#[test]
+fn admin_refuses_cross_origin_posts() {
+    let (server, _) = serve_config("", &[]);
+    let port = admin(&server).port();
+    let host = format!("127.0.0.1:{port}");
+    for extra in [
+        "Origin: http://evil.example\r\n".to_owned(),
+        format!("Origin: http://localhost:{port}\r\n"),
+        format!("Origin: https://{host}\r\n"),
+        "Origin: null\r\n".to_owned(),
+        "Sec-Fetch-Site: cross-site\r\n".to_owned(),
+        "Sec-Fetch-Site: same-site\r\n".to_owned(),
+    ] {
+        let refused = admin_with(&server, "POST", "/reload", &host, &extra);
+        assert_eq!(refused.status, 403, "{extra}: {}", refused.text());
+    }
     assert!(
-        !server.log().contains("configuration reloaded"),
-        "no reload ran"
+        !server.log().contains("admin /reload"),
+        "no refused POST reached the reloader:\n{}",
+        server.log()
     );
-    // Loopback names, the listener's address and a same-origin POST are answered.
-    for host in ["localhost", "127.0.0.1", &address.to_string(), "[::1]:9180"] {
-        let ok = admin_raw(
-            &server,
-            &format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\n"),
-        );
-        assert_eq!(ok.status, 200, "{host}");
+    for extra in [
+        format!("Origin: http://{host}\r\n"),
+        "Sec-Fetch-Site: same-origin\r\n".to_owned(),
+        "Sec-Fetch-Site: none\r\n".to_owned(),
+        String::new(),
+    ] {
+        let reloaded = admin_with(&server, "POST", "/reload", &host, &extra);
+        assert_eq!(reloaded.status, 200, "{extra}: {}", reloaded.text());
     }
-    let same = admin_raw(
+    // A cross-origin GET is a read the browser does not let the page see: allowed.
+    let get = admin_with(
         &server,
-        &format!("POST /reload HTTP/1.1\r\nHost: {address}\r\nOrigin: http://{address}\r\n"),
+        "GET",
+        "/healthz",
+        &host,
+        "Origin: http://evil.example\r\n",
     );
-    assert_eq!(same.status, 200, "{}", same.text());
-    let out = common::run_cli(&[
+    assert_eq!(get.status, 200);
+    let address = admin(&server).to_string();
+    let out = common::run_cli(&["reload".as_ref(), "--admin".as_ref(), address.as_ref()]);
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    assert!(out.stdout.contains("unchanged"), "{}", out.all());
+}
+
+#[test]
+fn admin_token_is_required_when_configured() {
+    let (server, config) = serve_config(
+        "admin_token_file = \"secrets/admin.token\"\n",
+        &[("secrets/admin.token", "  s3cret-token\n")],
+    );
+    let host = format!("127.0.0.1:{}", admin(&server).port());
+    for path in ["/", "/metrics", "/status.json", "/status.js"] {
+        for extra in [
+            "",
+            "Authorization: Bearer wrong\r\n",
+            "Authorization: Bearer s3cret-toke\r\n",
+            "Authorization: Bearer s3cret-token2\r\n",
+            "Authorization: Basic s3cret-token\r\n",
+        ] {
+            let refused = admin_with(&server, "GET", path, &host, extra);
+            assert_eq!(refused.status, 401, "{path} {extra}: {}", refused.text());
+            assert_eq!(
+                refused.header("www-authenticate"),
+                Some("Bearer realm=\"wsgi-wasm admin\""),
+                "{path}"
+            );
+        }
+        let served = admin_with(
+            &server,
+            "GET",
+            path,
+            &host,
+            "Authorization: Bearer s3cret-token\r\n",
+        );
+        assert_eq!(served.status, 200, "{path}: {}", served.text());
+    }
+    let scheme = admin_with(
+        &server,
+        "GET",
+        "/metrics",
+        &host,
+        "Authorization: bearer s3cret-token\r\n",
+    );
+    assert_eq!(scheme.status, 200, "the scheme is case-insensitive");
+    assert_eq!(
+        admin_with(&server, "GET", "/healthz", &host, "").status,
+        200
+    );
+    let reload = admin_with(&server, "POST", "/reload", &host, "");
+    assert_eq!(reload.status, 401, "{}", reload.text());
+
+    // `wsgi-wasm reload` sends the token: from the config file, or from `--admin-token-file`.
+    let address = admin(&server).to_string();
+    let without = common::run_cli(&["reload".as_ref(), "--admin".as_ref(), address.as_ref()]);
+    assert_ne!(without.code, Some(0), "{}", without.all());
+    assert!(
+        without.all().contains("--admin-token-file"),
+        "{}",
+        without.all()
+    );
+    let from_config = common::run_cli(&[
         "reload".as_ref(),
         "--admin".as_ref(),
-        address.to_string().as_ref(),
+        address.as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
     ]);
+    assert_eq!(from_config.code, Some(0), "{}", from_config.all());
+    let token = config.parent().unwrap().join("secrets/admin.token");
+    let from_flag = common::run_cli(&[
+        "reload".as_ref(),
+        "--admin".as_ref(),
+        address.as_ref(),
+        "--admin-token-file".as_ref(),
+        token.as_os_str(),
+    ]);
+    assert_eq!(from_flag.code, Some(0), "{}", from_flag.all());
+}
+
+#[test]
+fn admin_off_loopback_needs_a_token() {
+    let layout = Layout::new();
+    layout.static_site("plain", &["plain.test"], false, "");
+    for (toml, reason) in [
+        ("admin = \"0.0.0.0:9180\"\n", "is not on loopback"),
+        ("admin_token_file = \"missing.token\"\n", "missing.token"),
+        ("admin_hosts = [\"evil.example:80\"]\n", "evil.example:80"),
+    ] {
+        let config = layout.write("wsgi-wasm.toml", toml);
+        let out = layout.check(Some(&config));
+        assert_ne!(out.code, Some(0), "{toml}");
+        let key = if toml.starts_with("admin_hosts") {
+            "admin_hosts"
+        } else {
+            "admin_token_file"
+        };
+        assert!(
+            out.all().contains(&format!("`{key}`")) && out.all().contains(reason),
+            "{toml}: {}",
+            out.all()
+        );
+    }
+    layout.write("admin.token", "\n");
+    let config = layout.write("wsgi-wasm.toml", "admin_token_file = \"admin.token\"\n");
+    let out = layout.check(Some(&config));
+    assert!(out.all().contains("is empty"), "{}", out.all());
+    layout.write("admin.token", "t0ken\n");
+    let config = layout.write(
+        "wsgi-wasm.toml",
+        "admin = \"0.0.0.0:9180\"\nadmin_token_file = \"admin.token\"\n",
+    );
+    let out = layout.check(Some(&config));
     assert_eq!(out.code, Some(0), "{}", out.all());
+
+    // `--admin` off loopback, without a token: the server does not start.
+    let sites = layout.sites();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wsgi-wasm"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--admin", "0.0.0.0:0"])
+        .arg("--sites")
+        .arg(&sites)
+        .arg("--state")
+        .arg(common::state_dir())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the server started with an admin listener off loopback and no token");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!status.success());
+    assert!(
+        stderr.contains("--admin") && stderr.contains("admin_token_file"),
+        "{stderr}"
+    );
 }

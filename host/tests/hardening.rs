@@ -601,3 +601,259 @@ fn hardening_front_keys_are_checked() {
         );
     }
 }
+
+/// Waits for the server to close `stream` (EOF or reset), reading and keeping what it sent
+/// first; `None` when it is still open after `patience`.
+fn closed_within(stream: &mut TcpStream, patience: Duration) -> Option<Vec<u8>> {
+    let deadline = std::time::Instant::now() + patience;
+    let mut received = Vec::new();
+    let mut buffer = [0; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        stream.set_read_timeout(Some(left)).unwrap();
+        match stream.read(&mut buffer) {
+            Ok(0) => return Some(received),
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => return Some(received),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return None
+            }
+            Err(e) => panic!("reading: {e}"),
+        }
+    }
+}
+
+#[test]
+fn hardening_silent_connections_are_closed_at_the_header_timeout() {
+    let server = serve(SERVER, LIMITS);
+    // Not one byte; then only part of the HTTP/2 preface, so hyper cannot tell the protocol.
+    for sent in [&b""[..], b"PRI * HTTP/2.0\r\n"] {
+        let start = std::time::Instant::now();
+        let mut stream = server.connect();
+        stream.write_all(sent).unwrap();
+        let received = closed_within(&mut stream, Duration::from_secs(6));
+        let took = start.elapsed();
+        assert_eq!(
+            received.as_deref(),
+            Some(&b""[..]),
+            "{sent:?}: closed without an answer within 6s (header_timeout = 1s)"
+        );
+        assert!(
+            took >= Duration::from_millis(900),
+            "{sent:?}: closed after {took:?}"
+        );
+    }
+    // Everyone else is still served.
+    assert_eq!(environ(&server, "")["REQUEST_METHOD"], "GET");
+}
+
+/// The frames (type, flags, stream) in the HTTP/2 bytes `bytes`.
+fn h2_frames(mut bytes: &[u8]) -> Vec<(u8, u8, u32)> {
+    let mut frames = Vec::new();
+    while bytes.len() >= 9 {
+        let length = u32::from_be_bytes([0, bytes[0], bytes[1], bytes[2]]) as usize;
+        let stream = u32::from_be_bytes([bytes[5], bytes[6], bytes[7], bytes[8]]) & 0x7fff_ffff;
+        frames.push((bytes[3], bytes[4], stream));
+        bytes = &bytes[(9 + length).min(bytes.len())..];
+    }
+    frames
+}
+
+#[test]
+fn hardening_idle_http2_connections_get_a_goaway_at_the_idle_timeout() {
+    let server = serve("header_timeout = \"1s\"\nidle_timeout = \"2s\"\n", LIMITS);
+    // Prior knowledge h2c: the preface and an empty SETTINGS, then nothing at all.
+    let start = std::time::Instant::now();
+    let mut stream = server.connect();
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .unwrap();
+    let received = closed_within(&mut stream, Duration::from_secs(10))
+        .expect("an idle HTTP/2 connection is closed within 10s (idle_timeout = 2s)");
+    let took = start.elapsed();
+    let frames = h2_frames(&received);
+    assert!(
+        frames
+            .iter()
+            .any(|&(kind, _, stream)| kind == 0x7 && stream == 0),
+        "a GOAWAY before the close: {frames:?}"
+    );
+    assert!(took >= Duration::from_millis(1900), "closed after {took:?}");
+
+    // A real client, which answers the server's PINGs: served, then let go once idle.
+    use http_body_util::{BodyExt, Empty};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let (mut sender, connection) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(stream),
+        )
+        .await
+        .expect("an h2c handshake");
+        let connection = tokio::spawn(connection);
+        for _ in 0..3 {
+            let request = http::Request::get(format!("http://a:{}/", server.addr.port()))
+                .body(Empty::<bytes::Bytes>::new())
+                .unwrap();
+            let response = sender.send_request(request).await.expect("a response");
+            assert_eq!(response.status(), 200);
+            response.into_body().collect().await.unwrap();
+            // Less than idle_timeout between requests: the connection stays.
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+        }
+        let idle = std::time::Instant::now();
+        let ended = tokio::time::timeout(Duration::from_secs(10), connection).await;
+        assert!(
+            ended.is_ok(),
+            "the server let go of the idle HTTP/2 connection within 10s"
+        );
+        let took = idle.elapsed();
+        assert!(
+            took >= Duration::from_millis(500),
+            "ended {took:?} after the last request"
+        );
+    });
+}
+
+/// A GET on a fresh connection: its status, or `None` when it was closed without one.
+fn try_get(server: &Server) -> Option<u16> {
+    let answer = exchange(
+        server,
+        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    statuses(&answer).first().copied()
+}
+
+#[test]
+fn hardening_connections_beyond_max_connections_per_ip_are_closed_at_once() {
+    let server = serve(
+        "header_timeout = \"20s\"\nmax_connections_per_ip = 3\n",
+        LIMITS,
+    );
+    // Nothing before them: a connection the server has not finished closing would count.
+    let mut idle: Vec<TcpStream> = (0..3).map(|_| server.connect()).collect();
+    for stream in &mut idle {
+        assert_eq!(closed_within(stream, Duration::from_millis(300)), None);
+    }
+    let start = std::time::Instant::now();
+    let mut fourth = server.connect();
+    let _ = fourth.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    let received = closed_within(&mut fourth, Duration::from_secs(5));
+    assert_eq!(
+        received.as_deref(),
+        Some(&b""[..]),
+        "the fourth connection is closed without an answer; log:\n{}",
+        server.log()
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "closed at once, not at a timeout: {:?}",
+        start.elapsed()
+    );
+    assert_eq!(try_get(&server), None, "still three open");
+    server.wait_for_log("max_connections_per_ip (3) reached");
+    // One closes: a new connection is served.
+    drop(idle.pop());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match try_get(&server) {
+            Some(status) => {
+                assert_eq!(status, 200);
+                break;
+            }
+            None if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(100))
+            }
+            None => panic!("no request served after one of the three closed"),
+        }
+    }
+    // The idle ones are still open: the limit closed only the one beyond it.
+    for stream in &mut idle {
+        assert_eq!(closed_within(stream, Duration::from_millis(200)), None);
+    }
+}
+
+/// Sends `request` over a prior-knowledge HTTP/2 connection; its status and body.
+fn h2_send(
+    server: &Server,
+    request: http::Request<http_body_util::Empty<bytes::Bytes>>,
+) -> (u16, Vec<u8>) {
+    use http_body_util::BodyExt;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let (mut sender, connection) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(stream),
+        )
+        .await
+        .expect("an h2c handshake");
+        tokio::spawn(connection);
+        let response = sender.send_request(request).await.expect("a response");
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, body.to_vec())
+    })
+}
+
+#[test]
+fn hardening_http2_host_that_differs_from_authority_is_400() {
+    let server = serve(SERVER, LIMITS);
+    let port = server.addr.port();
+    for host in [
+        "other.test".to_owned(),
+        format!("a:{}", port + 1),
+        "a".to_owned(),
+    ] {
+        let request = http::Request::get(format!("http://a:{port}/"))
+            .header("host", &host)
+            .body(http_body_util::Empty::new())
+            .unwrap();
+        let (status, _) = h2_send(&server, request);
+        assert_eq!(status, 400, "host: {host} with :authority a:{port}");
+    }
+    server.wait_for_log("differs from `:authority");
+    // The same host (case aside) is fine.
+    let request = http::Request::get(format!("http://a:{port}/"))
+        .header("host", format!("A:{port}"))
+        .body(http_body_util::Empty::new())
+        .unwrap();
+    let (status, body) = h2_send(&server, request);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+}
+
+#[test]
+fn hardening_http2_authority_is_the_apps_http_host() {
+    let layout = Layout::new();
+    layout.copy_fixture("hardening", "hardening");
+    layout.static_site("other", &["other.test"], false, "");
+    let config = layout.write("wsgi-wasm.toml", SERVER);
+    let server = layout.serve_with(&["--config".as_ref(), config.as_os_str()]);
+    let port = server.addr.port();
+    let request = http::Request::get(format!("http://hardening.test:{port}/path"))
+        .body(http_body_util::Empty::new())
+        .unwrap();
+    let (status, body) = h2_send(&server, request);
+    assert_eq!(status, 200);
+    let environ: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(environ["HTTP_HOST"], format!("hardening.test:{port}"));
+    assert_eq!(environ["SERVER_NAME"], "hardening.test");
+    assert_eq!(environ["SERVER_PROTOCOL"], "HTTP/2");
+    // Routed by `:authority`: another site's name reaches that site.
+    let request = http::Request::get(format!("http://other.test:{port}/"))
+        .body(http_body_util::Empty::new())
+        .unwrap();
+    let (status, body) = h2_send(&server, request);
+    assert_eq!(status, 200);
+    assert_eq!(String::from_utf8_lossy(&body), "site other\n");
+}

@@ -21,7 +21,7 @@ pub use limits::{Isolation, Limits, Quota};
 pub use log::{AccessTarget, LogConfig, LogFormat};
 pub use names::Held;
 pub use server::admin_address;
-pub use server::{load_server, FrontConfig, ServerConfig, UnknownHost};
+pub use server::{load_server, AdminToken, FrontConfig, ServerConfig, UnknownHost};
 #[cfg(test)]
 pub use site::load_sites;
 pub use site::{read_sites, AppConfig, Site, SITE_FILE};

@@ -5,11 +5,18 @@
 //! sites = "sites"                # a folder per site; relative to this file
 //! state = ".wsgi-wasm"           # build cache and toolchain; relative to this file
 //! unknown_host = "close"         # "close" (nginx `return 444`) or a status such as 421
-//! header_timeout = "10s"         # time to send a request head; also the keep-alive idle time
+//! header_timeout = "10s"         # time to send a request head (from the accept for the
+//!                                # first); also the HTTP/1 keep-alive idle time
+//! idle_timeout = "60s"           # HTTP/2: time with no open stream before GOAWAY
 //! max_connections = 10000        # open client connections; beyond it, accepting waits
+//! max_connections_per_ip = 256   # open connections per client IP (IPv6: per /64); beyond
+//!                                # it, new ones are closed at once
 //! shutdown_timeout = "30s"       # on SIGTERM/SIGINT, how long requests in flight may finish
 //! trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]  # peers whose X-Forwarded-For is believed
 //! admin = "127.0.0.1:9180"       # the admin listener (metrics, status page); "off" for none
+//! admin_hosts = ["admin.internal"]  # Host names the admin answers besides loopback ones
+//! admin_token_file = "admin.token"  # bearer token for the admin routes but /healthz;
+//!                                # relative to this file; required off loopback
 //! [defaults.static]              # under every site's own [static] values
 //! expires = "1h"
 //! [defaults.limits]              # under every site's own [limits] values
@@ -53,10 +60,14 @@ struct RawServer {
     state: Option<String>,
     unknown_host: Option<toml::Value>,
     header_timeout: Option<String>,
+    idle_timeout: Option<String>,
     max_connections: Option<u32>,
+    max_connections_per_ip: Option<u32>,
     shutdown_timeout: Option<String>,
     trusted_proxies: Option<Vec<String>>,
     admin: Option<String>,
+    admin_hosts: Option<Vec<String>>,
+    admin_token_file: Option<String>,
     #[serde(default)]
     defaults: RawDefaults,
     #[serde(default)]
@@ -95,6 +106,11 @@ pub struct ServerConfig {
     pub defaults: SiteDefaults,
     /// `admin`: the admin listener's address (`None`: `"off"`).
     pub admin: Option<SocketAddr>,
+    /// `admin_hosts`: Host names (lower-cased, without port) the admin listener answers
+    /// besides the loopback ones (`admin.rs`).
+    pub admin_hosts: Vec<String>,
+    /// `admin_token_file`: the token every admin route but `/healthz` asks for, read once.
+    pub admin_token: Option<AdminToken>,
     pub front: FrontConfig,
     /// `[log]`: the access logs.
     pub log: LogConfig,
@@ -108,11 +124,18 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrontConfig {
     /// Time a client has to send a request head (hyper's `header_read_timeout`); the same
-    /// timer closes a kept-alive connection that sends no next request.
+    /// timer closes a kept-alive connection that sends no next request, and a new
+    /// connection that has not shown which protocol it speaks (`front::conn`).
     pub header_timeout: Duration,
+    /// HTTP/2: how long a connection may stay with no open stream before it gets a GOAWAY;
+    /// also the interval of the server's PINGs (`front::conn`).
+    pub idle_timeout: Duration,
     /// Client connections open at once; at the cap, the server stops accepting (new
     /// connections wait in the listen backlog) until one closes.
     pub max_connections: usize,
+    /// Connections open at once from one client address (IPv6: one /64); beyond it a new
+    /// connection is closed at once. Peers in `trusted_proxies` are not counted.
+    pub max_connections_per_ip: usize,
     /// On SIGTERM/SIGINT, how long open connections may finish their requests before they
     /// are cut (`shutdown.rs`).
     pub shutdown_timeout: Duration,
@@ -124,7 +147,9 @@ impl Default for FrontConfig {
     fn default() -> Self {
         FrontConfig {
             header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
             max_connections: 10_000,
+            max_connections_per_ip: 256,
             shutdown_timeout: Duration::from_secs(30),
             trusted_proxies: Vec::new(),
         }
@@ -149,6 +174,14 @@ pub fn load_server(explicit: Option<&Path>) -> Result<ServerConfig, ConfigError>
     let log = LogConfig::resolve(&raw.log, &path, &base)?;
     let build = BuildConfig::resolve(&raw.build, &path)?;
     let names = NameRules::resolve(&raw.names, &path)?;
+
+    let admin_hosts = admin_hosts(&raw, &err)?;
+    let admin_token = match &raw.admin_token_file {
+        Some(file) => Some(
+            AdminToken::read(&base.join(file)).map_err(|reason| err("admin_token_file", reason))?,
+        ),
+        None => None,
+    };
 
     let mut listen = Vec::new();
     for address in raw.listen.unwrap_or_else(|| vec!["127.0.0.1:8080".into()]) {
@@ -197,25 +230,110 @@ pub fn load_server(explicit: Option<&Path>) -> Result<ServerConfig, ConfigError>
             "defaults.limits",
         )?,
     };
-    Ok(ServerConfig {
+    let admin = match &raw.admin {
+        Some(value) => admin_address(value).map_err(|reason| err("admin", reason))?,
+        None => Some(
+            DEFAULT_ADMIN
+                .parse()
+                .expect("a valid default admin address"),
+        ),
+    };
+    let server = ServerConfig {
         listen,
         sites: base.join(raw.sites.unwrap_or_else(|| "sites".into())),
         state: base.join(raw.state.unwrap_or_else(|| ".wsgi-wasm".into())),
         unknown_host,
         defaults,
-        admin: match &raw.admin {
-            Some(value) => admin_address(value).map_err(|reason| err("admin", reason))?,
-            None => Some(
-                DEFAULT_ADMIN
-                    .parse()
-                    .expect("a valid default admin address"),
-            ),
-        },
+        admin,
+        admin_hosts,
+        admin_token,
         front,
         log,
         build,
         names,
-    })
+    };
+    server
+        .check_admin_exposure()
+        .map_err(|reason| err("admin_token_file", reason))?;
+    Ok(server)
+}
+
+impl ServerConfig {
+    /// An admin listener off loopback must ask for a token: it can reload the server and
+    /// shows the sites' errors.
+    pub fn check_admin_exposure(&self) -> Result<(), String> {
+        match self.admin {
+            Some(address) if !address.ip().is_loopback() && self.admin_token.is_none() => {
+                Err(format!(
+                    "the admin listener `{address}` is not on loopback: set `admin_token_file` \
+                     (a file holding the token its clients must send), or keep `admin` on \
+                     127.0.0.1/[::1]"
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The admin listener's bearer token (never shown by `Debug`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(String);
+
+impl AdminToken {
+    /// The content of `file`, trimmed; it may not be empty.
+    pub fn read(file: &Path) -> Result<AdminToken, String> {
+        let text = std::fs::read_to_string(file)
+            .map_err(|error| format!("cannot read `{}`: {error}", file.display()))?;
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(format!("`{}` is empty", file.display()));
+        }
+        if !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(format!(
+                "`{}`: the token may hold only visible ASCII characters",
+                file.display()
+            ));
+        }
+        Ok(AdminToken(token.to_owned()))
+    }
+
+    /// The token, for a client to send or the admin listener to compare with.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `given` is the token, in time independent of where they differ (both are
+    /// hashed first, so not even the length shows).
+    pub fn matches(&self, given: &[u8]) -> bool {
+        use sha2::{Digest, Sha256};
+        let (a, b) = (Sha256::digest(self.0.as_bytes()), Sha256::digest(given));
+        a.iter().zip(b.iter()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(..)")
+    }
+}
+
+fn admin_hosts(
+    raw: &RawServer,
+    err: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<Vec<String>, ConfigError> {
+    let mut hosts = Vec::new();
+    for entry in raw.admin_hosts.iter().flatten() {
+        match crate::router::normalize_host(entry) {
+            Some((host, None)) if !host.is_empty() => hosts.push(host),
+            _ => {
+                return Err(err(
+                    "admin_hosts",
+                    format!("`{entry}` is not a host name (without port)"),
+                ))
+            }
+        }
+    }
+    Ok(hosts)
 }
 
 /// The admin listener's address when `admin` is not set: loopback, off the public port.
@@ -246,6 +364,15 @@ fn front(
             ));
         }
     }
+    if let Some(text) = &raw.idle_timeout {
+        front.idle_timeout = duration(text).map_err(|reason| err("idle_timeout", reason))?;
+        if front.idle_timeout.is_zero() {
+            return Err(err(
+                "idle_timeout",
+                format!("`{text}` must be longer than zero"),
+            ));
+        }
+    }
     if let Some(text) = &raw.shutdown_timeout {
         front.shutdown_timeout =
             duration(text).map_err(|reason| err("shutdown_timeout", reason))?;
@@ -261,6 +388,12 @@ fn front(
             return Err(err("max_connections", "`0`: give at least 1".into()));
         }
         front.max_connections = count as usize;
+    }
+    if let Some(count) = raw.max_connections_per_ip {
+        if count == 0 {
+            return Err(err("max_connections_per_ip", "`0`: give at least 1".into()));
+        }
+        front.max_connections_per_ip = count as usize;
     }
     for entry in raw.trusted_proxies.iter().flatten() {
         let network = entry

@@ -12,7 +12,9 @@
 //! 4. Request target: `*` is for `OPTIONS` only, the authority form for `CONNECT` only (400);
 //!    `CONNECT` itself → 405, this is not a proxy.
 //! 5. Host: HTTP/1.1 without one, or with two, → 400; a malformed host → 400. The target's
-//!    authority (absolute form, HTTP/2 `:authority`) wins over `Host`.
+//!    authority (absolute form, HTTP/2 `:authority`) wins over `Host`; in HTTP/2 a `host`
+//!    field that names another host or port than `:authority` → 400 (RFC 9113 §8.3.1), and
+//!    without one the app sees `:authority` as `HTTP_HOST` (`request.rs`).
 //! 6. Framing: `Content-Length` twice (even with equal values: RFC 9110 lets a server merge
 //!    identical ones, we take the strict answer), or not plain digits → 400; together with
 //!    `Transfer-Encoding` → 400 (on HTTP/1 hyper hides both cases, so `sniff` catches them
@@ -164,6 +166,21 @@ fn host(
     let hosts = headers.get_all(header::HOST).iter().count();
     if hosts > 1 {
         return Err(Refusal::bad_request("more than one Host"));
+    }
+    if let (Version::HTTP_2, Some(authority), Some(field)) =
+        (version, uri.authority(), headers.get(header::HOST))
+    {
+        // RFC 9113 §8.3.1: a `host` field must not differ from `:authority`.
+        let field = String::from_utf8_lossy(field.as_bytes());
+        let same = match (normalize_host(authority.as_str()), normalize_host(&field)) {
+            (Some(a), Some(b)) => a == b,
+            _ => false,
+        };
+        if !same {
+            return Err(Refusal::bad_request(format!(
+                "HTTP/2 `host: {field}` differs from `:authority: {authority}`"
+            )));
+        }
     }
     let named = match (uri.authority(), headers.get(header::HOST)) {
         (Some(authority), _) => Some(authority.as_str().to_owned()),

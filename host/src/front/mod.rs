@@ -12,10 +12,14 @@
 //! 3. [`forwarded`]: `REMOTE_ADDR` from `X-Forwarded-For`/`X-Real-IP`, only when the TCP
 //!    peer is one of the configured `trusted_proxies`.
 //!
+//! Around all of them, [`conn`]: a timer for every state of a connection, and
+//! `max_connections_per_ip`.
+//!
 //! Every refusal is a [`Refusal`]: the client gets the fixed page for its status and the
 //! connection is closed (its body may be unread); the reason goes to the log with the peer.
 
 pub mod checks;
+pub mod conn;
 pub mod forwarded;
 pub mod request_body;
 pub mod sniff;
