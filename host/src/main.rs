@@ -1,41 +1,5 @@
-//! `wsgi-wasm`: many Python WSGI sites on one machine, each sandboxed in WebAssembly.
-//!
-//! The request path: `server` (accept loop, hyper h1/h2c, connection cap) → `request` (the
-//! steps of one request) → `front` (head checks, forwarded addresses, the bounded request
-//! body) → `router` (Host → site) → `static_files` (the site's static root) → `wsgi`
-//! (environ, dispatch) → `runtime` (the site's instance pool, limits and budget, wasmtime)
-//! → the Python bridge in `guest-python/`. Sites are made ready by `config` (wsgi-wasm.toml,
-//! site.toml) and `build` (componentize-py, cached by content hash) through `sites`;
-//! `cli` is the command line, `pages` the fixed error pages, `body` the response body type.
-//! Every request routes through the `catalog` (the sites served now, swapped whole) and ends
-//! in `observe` (the access log, `access_log`, and the `metrics`). Beside the request path:
-//! `reload` (the reloader thread: SIGHUP, `watch` for code changes, rebuilds and swaps),
-//! `shutdown` (SIGTERM/SIGINT, draining connections), `admin` (the admin listener: health,
-//! metrics, the `status_page`, reloads) and `remote` (`wsgi-wasm reload`).
-
-mod access_log;
-mod admin;
-mod body;
-mod build;
-mod catalog;
-mod cli;
-mod config;
-mod front;
-mod metrics;
-mod observe;
-mod pages;
-mod reload;
-mod remote;
-mod request;
-mod router;
-mod runtime;
-mod server;
-mod shutdown;
-mod sites;
-mod static_files;
-mod status_page;
-mod watch;
-mod wsgi;
+//! The `wsgi-wasm` binary: logging, the async runtime, and the command line
+//! ([`wsgi_wasm::cli`]). Everything else is the library (`lib.rs`).
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
@@ -54,9 +18,9 @@ fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = cli::Cli::parse();
-    if cli::is_build_site(&cli) {
-        return build::worker::run();
+    let cli = wsgi_wasm::cli::Cli::parse();
+    if wsgi_wasm::cli::is_build_site(&cli) {
+        return wsgi_wasm::build::worker::run();
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -68,7 +32,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let outcome = runtime.block_on(cli::run(cli));
+    let outcome = runtime.block_on(wsgi_wasm::cli::run(cli));
     // Dropping the runtime would wait for every blocking task (a build, a password hash) to
     // end. Past shutdown_timeout nothing is waited for: tasks still running (connections
     // being cut, a guest mid-request) are dropped, blocking threads left behind.

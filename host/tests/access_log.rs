@@ -20,7 +20,11 @@ fn serve_logged(log_table: &str) -> (Server, PathBuf) {
     // One instance: a response with a length is complete on the wire before its call has
     // returned, so a second instance could take the next request; with one it waits.
     let toml = std::fs::read_to_string(echo.join("site.toml")).unwrap();
-    std::fs::write(echo.join("site.toml"), format!("{toml}\n[limits]\ninstances = 1\n")).unwrap();
+    std::fs::write(
+        echo.join("site.toml"),
+        format!("{toml}\n[limits]\ninstances = 1\n"),
+    )
+    .unwrap();
     let config = layout.write("wsgi-wasm.toml", format!("[log]\n{log_table}"));
     let root = layout.root.path().to_path_buf();
     let server = layout.serve_with(&["--config".as_ref(), config.as_os_str()]);

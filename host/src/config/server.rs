@@ -47,7 +47,7 @@ use super::names::{NameRules, RawNames};
 use super::parse::{duration, read_toml};
 use super::static_root::{RawStatic, StaticDefaults};
 use super::{ConfigError, SiteDefaults};
-use crate::front::forwarded::Network;
+use crate::http::forwarded::Network;
 
 /// The file `serve` looks for in the current folder when no `--config` is given.
 pub const DEFAULT_FILE: &str = "wsgi-wasm.toml";
@@ -323,7 +323,7 @@ fn admin_hosts(
 ) -> Result<Vec<String>, ConfigError> {
     let mut hosts = Vec::new();
     for entry in raw.admin_hosts.iter().flatten() {
-        match crate::router::normalize_host(entry) {
+        match crate::sites::router::normalize_host(entry) {
             Some((host, None)) if !host.is_empty() => hosts.push(host),
             _ => {
                 return Err(err(

@@ -34,7 +34,7 @@
 //! process shares one lock ([`shared_lock`]), and only the first gate over them clears stale
 //! locks (a later one would remove the lock folder of an old-version request mid-write).
 //!
-//! [`SitePool::admit`]: super::SitePool::admit
+//! [`SitePool::admit`]: crate::wsgi::pool::SitePool::admit
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

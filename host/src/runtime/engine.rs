@@ -29,8 +29,10 @@ use wasmtime::component::Component;
 use wasmtime::error::Context as _;
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::store::MAX_TABLE_ELEMENTS;
 use crate::config::Isolation;
+
+/// Table elements an instance may have (function references; CPython needs some thousands).
+pub const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
 /// How often the epoch advances: the longest a guest runs before yielding to tokio.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);

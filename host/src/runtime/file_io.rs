@@ -25,7 +25,7 @@ use wasmtime_wasi::WasiView;
 
 use super::quota;
 use super::shadow::{shadow, IO_STREAMS};
-use super::store::StoreState;
+use crate::wsgi::store::StoreState;
 
 /// Shadows `input-stream.read` and `output-stream.write` in `linker`, which must already hold
 /// wasmtime-wasi's own `wasi:io`.

@@ -20,7 +20,7 @@ use wasmtime_wasi::p2::FsError;
 use wasmtime_wasi::WasiView;
 
 use super::shadow::{answer, shadow, FILESYSTEM_TYPES};
-use super::store::StoreState;
+use crate::wsgi::store::StoreState;
 
 /// Shadows wasmtime-wasi's `sync` and `sync-data` in `linker`, which must already hold
 /// wasmtime-wasi's own `wasi:filesystem`.

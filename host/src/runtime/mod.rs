@@ -1,7 +1,6 @@
 //! The WebAssembly side of the server: its engines, one component per site, and per-site
 //! pools of instances that run the guest bridge.
 
-pub mod bindings;
 pub mod budget;
 pub mod data_lock;
 pub mod engine;
@@ -9,12 +8,8 @@ pub mod file_io;
 pub mod folder;
 pub mod fsync;
 pub mod lane;
-pub mod pool;
 pub mod quota;
 pub mod readdir;
 pub mod shadow;
-pub mod store;
 
 pub use engine::{create_engines, load_component, Engines};
-pub use pool::SitePool;
-pub use store::Sandbox;

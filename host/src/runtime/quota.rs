@@ -50,8 +50,8 @@ use wasmtime_wasi::WasiView;
 
 use super::file_io::to_guest;
 use super::shadow::{answer, shadow, FILESYSTEM_TYPES, IO_STREAMS};
-use super::store::StoreState;
 use crate::config::Quota;
+use crate::wsgi::store::StoreState;
 
 /// The interface wasmtime-wasi 48 links `wasi:filesystem/preopens` under.
 const FILESYSTEM_PREOPENS: &str = "wasi:filesystem/preopens@0.2.12";

@@ -32,7 +32,7 @@ use wasmtime_wasi::p2::bindings::filesystem::types::{
 use wasmtime_wasi::p2::ReaddirIterator;
 
 use super::shadow::{answer, shadow, FILESYSTEM_TYPES};
-use super::store::StoreState;
+use crate::wsgi::store::StoreState;
 
 /// Streams remembered at most; past it the notes are dropped (listings then behave as
 /// wasmtime-wasi's own), so a guest that never finishes its listings cannot grow them.

@@ -10,7 +10,7 @@ use wasmtime::component::{Linker, LinkerInstance};
 use wasmtime_wasi::p2::bindings::filesystem::types::ErrorCode;
 use wasmtime_wasi::p2::FsError;
 
-use super::store::StoreState;
+use crate::wsgi::store::StoreState;
 
 /// The interface wasmtime-wasi 48 links `wasi:filesystem/types` under (every guest 0.2.x
 /// import resolves to it).

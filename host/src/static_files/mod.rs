@@ -72,8 +72,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use http::{HeaderMap, Method, StatusCode};
 
-use crate::body::Body;
-use crate::observe::Tag;
+use crate::response::body::Body;
+use crate::telemetry::observe::Tag;
 use conditional::Precondition;
 use open::Lookup;
 use path::DotRule;

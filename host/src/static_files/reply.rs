@@ -30,7 +30,7 @@ use hyper::body::Frame;
 use super::conditional::Validators;
 use super::encoding::Coding;
 use super::range::ByteRange;
-use crate::body::{empty, full, Body, BodyError};
+use crate::response::body::{empty, full, Body, BodyError};
 
 /// Bytes read from the file per body frame.
 pub const CHUNK: u64 = 64 * 1024;

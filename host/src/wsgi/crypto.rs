@@ -17,9 +17,9 @@ use std::time::Duration;
 use hmac::Hmac;
 use tokio::sync::Semaphore;
 
-use crate::runtime::bindings::wsgi_wasm::bridge::crypto;
 use crate::runtime::engine::EPOCH_TICK;
-use crate::runtime::store::StoreState;
+use crate::wsgi::bindings::wsgi_wasm::bridge::crypto;
+use crate::wsgi::store::StoreState;
 
 /// The most work one call may ask for: iterations times the blocks of the derived key (one
 /// block per digest size). Django 5.2 asks for 1 000 000 × 1. About a second of one core

@@ -22,15 +22,15 @@ use http::{header, HeaderValue, Response, StatusCode};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::io::{Failure, Head, RequestBody, RequestIo, ResponseSink, Whole};
-use crate::body::{self, Body};
 use crate::config::Isolation;
-use crate::metrics::Breach;
-use crate::observe::InstanceId;
-use crate::pages;
+use crate::response::body::{self, Body};
+use crate::response::pages;
 use crate::runtime::budget::Reservation;
 use crate::runtime::data_lock;
-use crate::runtime::pool::{Busy, Lease};
-use crate::runtime::SitePool;
+use crate::telemetry::metrics::Breach;
+use crate::telemetry::observe::InstanceId;
+use crate::wsgi::pool::SitePool;
+use crate::wsgi::pool::{Busy, Lease};
 
 /// Response chunks queued between the guest and the client (their bytes are bounded by the
 /// site's `write_buffer` separately).

@@ -16,8 +16,8 @@ use bytes::BytesMut;
 use tokio::io::AsyncReadExt;
 
 use super::io::RequestIo;
-use crate::runtime::bindings::host::{ResponseHead, SendFileError};
-use crate::runtime::store::StoreState;
+use crate::wsgi::bindings::host::{ResponseHead, SendFileError};
+use crate::wsgi::store::StoreState;
 
 /// The most bytes read from the file per chunk.
 const CHUNK: usize = 256 * 1024;

@@ -22,14 +22,15 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::head::{parse_head, promised_length};
-use crate::body::Sent;
-use crate::front::request_body::BodyRefused;
-use crate::runtime::bindings::host;
+use crate::http::request_body::BodyRefused;
+use crate::response::body::Sent;
 use crate::runtime::budget::{MemoryBudget, Reservation};
-use crate::runtime::store::StoreState;
+use crate::wsgi::bindings::host;
+use crate::wsgi::store::StoreState;
 
 /// The request body as the app sees it (hyper's `Incoming`, boxed).
-pub type RequestBody = http_body_util::combinators::UnsyncBoxBody<Bytes, crate::body::BodyError>;
+pub type RequestBody =
+    http_body_util::combinators::UnsyncBoxBody<Bytes, crate::response::body::BodyError>;
 
 /// The most bytes one `read-body` call returns, whatever the guest asks for.
 const MAX_READ: usize = 1024 * 1024;
@@ -57,7 +58,7 @@ pub struct Failure {
     /// Seconds for a `Retry-After` header (overload).
     pub retry_after: Option<u64>,
     /// The site limit the request ran into, if that is why (a response extension).
-    pub breach: Option<crate::metrics::Breach>,
+    pub breach: Option<crate::telemetry::metrics::Breach>,
 }
 
 /// What the dispatcher hears before any body: the guest's head, or a failure.

@@ -18,7 +18,7 @@ pub const OUTSIDE_INDEX: &[u8] = b"<p>OUTSIDE-INDEX</p>";
 pub const HELLO: &[u8] = b"hello, static world\n";
 pub const BIG_LEN: usize = 200_000;
 /// The site and request the unit tests' log lines name.
-pub const TAG: crate::observe::Tag<'static> = crate::observe::Tag {
+pub const TAG: crate::telemetry::observe::Tag<'static> = crate::telemetry::observe::Tag {
     site: "test",
     request: 1,
 };

@@ -16,15 +16,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use crate::catalog::SiteReport;
-use crate::metrics::{Breach, Live, Summary, NO_SITE, SERIES_STEP};
-use crate::request::App;
+use crate::http::request::App;
 use crate::runtime::quota::Usage;
-use crate::sites::LiveSite;
+use crate::sites::catalog::SiteReport;
+use crate::sites::live::LiveSite;
+use crate::telemetry::metrics::{Breach, Live, Summary, NO_SITE, SERIES_STEP};
 
 /// The page's script and style, served from `/status.js` and `/status.css`.
-pub const SCRIPT: &str = include_str!("status_page/status.js");
-pub const STYLE: &str = include_str!("status_page/status.css");
+pub const SCRIPT: &str = include_str!("assets/status.js");
+pub const STYLE: &str = include_str!("assets/status.css");
 
 /// What the page may load and run: its own script, style and data, nothing else.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \

@@ -33,11 +33,11 @@ use std::time::{Instant, SystemTime};
 use anyhow::Result;
 use tokio::sync::oneshot;
 
-use crate::catalog::{Catalog, Table};
 use crate::config::{self, ServerConfig, Site};
-use crate::metrics::Metrics;
-use crate::sites::{Builder, LiveSite, Loaded, Pending, Prepared, Steps};
-use crate::watch::{SiteWatcher, WatchSpec};
+use crate::sites::catalog::{Catalog, Table};
+use crate::sites::live::{Builder, LiveSite, Loaded, Pending, Prepared, Steps};
+use crate::sites::watch::{SiteWatcher, WatchSpec};
+use crate::telemetry::metrics::Metrics;
 
 /// A reload's outcome: what changed, or why (part of) the configuration was refused.
 pub type Outcome = Result<String, String>;
@@ -354,7 +354,7 @@ impl Pass<'_> {
         self.reloader.builder.config = server.build.clone();
         let (configs, errors) = match config::read_sites(&server) {
             Ok((configs, errors, held)) => {
-                crate::sites::save_held(&server, &held);
+                crate::sites::live::save_held(&server, &held);
                 (configs, errors)
             }
             Err(error) => {

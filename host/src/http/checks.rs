@@ -26,8 +26,8 @@
 
 use http::{header, HeaderMap, Method, Request, StatusCode, Uri, Version};
 
-use super::Refusal;
-use crate::router::normalize_host;
+use super::refusal::Refusal;
+use crate::sites::router::normalize_host;
 
 /// The longest request line (method, target and version) accepted; longer → 414.
 pub const MAX_REQUEST_LINE: usize = 8190;

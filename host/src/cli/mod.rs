@@ -1,5 +1,7 @@
 //! The command line: `serve` (the default), `check` and `build`.
 
+pub mod reload_client;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -7,15 +9,15 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
-use crate::catalog::{Catalog, Table};
 use crate::config::{self, ServerConfig};
-use crate::metrics::Metrics;
-use crate::reload::{self, Reloader};
-use crate::request::App;
+use crate::http::listen;
+use crate::http::request::App;
+use crate::http::shutdown::Shutdown;
 use crate::runtime::create_engines;
-use crate::server;
-use crate::shutdown::Shutdown;
-use crate::sites;
+use crate::sites::catalog::{Catalog, Table};
+use crate::sites::live;
+use crate::sites::reload::{self, Reloader};
+use crate::telemetry::metrics::Metrics;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -153,22 +155,22 @@ async fn serve(args: ServeArgs) -> Result<()> {
             .check_admin_exposure()
             .map_err(|reason| anyhow::anyhow!("`--admin`: {reason}"))?;
     }
-    let access_log = crate::access_log::AccessLog::open(&server.log)?;
+    let access_log = crate::telemetry::access_log::AccessLog::open(&server.log)?;
     let engines = create_engines()?;
     // From here SIGTERM/SIGINT stop the server cleanly, even during the first builds.
     let shutdown = Shutdown::install()?;
-    let builder = sites::Builder::new(&server.state, &server.build, &engines)?;
+    let builder = live::Builder::new(&server.state, &server.build, &engines)?;
     // Configurations read and cached builds loaded; nothing is built here (builds run in
     // build processes, in the background, once the server serves).
     let loading = {
         let (builder, server) = (builder.clone(), server.clone());
-        tokio::task::spawn_blocking(move || sites::prepare_all(&server, &builder))
+        tokio::task::spawn_blocking(move || live::prepare_all(&server, &builder))
     };
     let (loaded, pending) = tokio::select! {
         loaded = loading => loaded??,
         () = shutdown.signalled() => {
             tracing::info!("stopped before serving");
-            crate::runtime::store::remove_own_scratch();
+            crate::wsgi::store::remove_own_scratch();
             return Ok(());
         }
     };
@@ -176,11 +178,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         anyhow::bail!("no site could be served from `{}`", server.sites.display());
     }
     let mut served = loaded.sites.clone();
-    served.extend(
-        pending
-            .iter()
-            .map(|p| Arc::new(sites::Builder::starting(p))),
-    );
+    served.extend(pending.iter().map(|p| Arc::new(live::Builder::starting(p))));
     let catalog = Arc::new(Catalog::new(Table::new(served, &server)));
     let metrics = Arc::new(Metrics::new());
     reload::record_loaded(&catalog, &metrics, &loaded);
@@ -232,7 +230,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     for listener in listeners {
         println!("Serving HTTP on http://{}/", listener.local_addr()?);
-        running.push(tokio::spawn(server::serve(
+        running.push(tokio::spawn(listen::serve(
             listener,
             app.clone(),
             shutdown.clone(),
@@ -252,7 +250,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     // Listeners closed; the connections they accepted finish, up to shutdown_timeout.
     shutdown.finish(app.front().shutdown_timeout).await;
     // The sites' scratch `/tmp` folders go with the process.
-    let removed = crate::runtime::store::remove_own_scratch();
+    let removed = crate::wsgi::store::remove_own_scratch();
     tracing::debug!(removed, "scratch folders removed");
     // The last requests' access log lines are written before the process exits.
     access_log.flush(std::time::Duration::from_secs(5));
@@ -308,7 +306,7 @@ async fn reload_command(args: ReloadArgs) -> Result<()> {
         ),
         None => server.and_then(|server| server.admin_token),
     };
-    let summary = crate::remote::reload(admin, token.as_ref()).await?;
+    let summary = crate::cli::reload_client::reload(admin, token.as_ref()).await?;
     println!("{summary}");
     Ok(())
 }
@@ -337,7 +335,7 @@ fn check(args: &ConfigArgs) -> Result<()> {
 async fn build(args: ConfigArgs) -> Result<()> {
     let server = args.load_for_build()?;
     let engines = create_engines()?;
-    let loaded = sites::build_all(&server, &engines).await?;
+    let loaded = live::build_all(&server, &engines).await?;
     for site in &loaded.sites {
         println!("ok      {}", site.config.name);
     }

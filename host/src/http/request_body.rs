@@ -31,7 +31,7 @@ use http_body::Body;
 use http_body_util::BodyExt;
 use tokio::time::{timeout_at, Instant, Sleep};
 
-use super::Refusal;
+use super::refusal::Refusal;
 use crate::runtime::budget::{MemoryBudget, Reservation};
 
 /// The first allocation for a body whose bytes start to arrive.
@@ -193,7 +193,7 @@ where
     B::Error: std::fmt::Display,
 {
     type Data = Bytes;
-    type Error = crate::body::BodyError;
+    type Error = crate::response::body::BodyError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,

@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwap;
 
 use crate::config::{FrontConfig, ServerConfig, UnknownHost};
-use crate::router::Router;
-use crate::sites::LiveSite;
+use crate::sites::live::LiveSite;
+use crate::sites::router::Router;
 
 /// One generation of the served configuration.
 pub struct Table {

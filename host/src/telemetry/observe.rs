@@ -27,11 +27,11 @@ use bytes::Bytes;
 use http::{header, Request, Response, StatusCode};
 use http_body::{Frame, SizeHint};
 
-use crate::access_log::{AccessLog, Entry};
-use crate::body::{Body, BodyError};
-use crate::front::forwarded::{self, Network};
-use crate::metrics::{Breach, Metrics};
-use crate::sites::LiveSite;
+use crate::http::forwarded::{self, Network};
+use crate::response::body::{Body, BodyError};
+use crate::sites::live::LiveSite;
+use crate::telemetry::access_log::{AccessLog, Entry};
+use crate::telemetry::metrics::{Breach, Metrics};
 
 /// The instance that ran the app for this response: a response extension set by the WSGI
 /// dispatcher, read by the hook for the access log.

@@ -1,36 +1,13 @@
-//! The front end's own rules, between hyper and a site. hyper parses HTTP and enforces the
-//! header timeout and head size; everything it leaves to the server is here, in the order
-//! `request.rs` applies it:
-//!
-//! 0. [`sniff`]: a watch on the raw bytes for the ambiguous framing hyper smooths over
-//!    (duplicate `Content-Length`, `Content-Length` with `Transfer-Encoding`) → 400.
-//! 1. [`checks`]: the head alone (Host, request-target form, framing headers, line sizes)
-//!    → 400/405/414/431/501 before any site is chosen.
-//! 2. [`request_body`]: once a request is bound for a site's app, its body is read whole,
-//!    bounded by the site's `max_body`, `body_timeout` and memory budget → 413/408/503,
-//!    before the request waits for one of the site's instances.
-//! 3. [`forwarded`]: `REMOTE_ADDR` from `X-Forwarded-For`/`X-Real-IP`, only when the TCP
-//!    peer is one of the configured `trusted_proxies`.
-//!
-//! Around all of them, [`conn`]: a timer for every state of a connection, and
-//! `max_connections_per_ip`.
-//!
-//! Every refusal is a [`Refusal`]: the client gets the fixed page for its status and the
-//! connection is closed (its body may be unread); the reason goes to the log with the peer.
-
-pub mod checks;
-pub mod conn;
-pub mod forwarded;
-pub mod request_body;
-pub mod sniff;
+//! A request the front end will not pass on ([`Refusal`]): the fixed page for its status to
+//! the client, the reason to the log, the connection closed.
 
 use std::net::SocketAddr;
 
 use http::{header, HeaderValue, Response, StatusCode};
 
-use crate::body::Body;
-use crate::metrics::Breach;
-use crate::pages;
+use crate::response::body::Body;
+use crate::response::pages;
+use crate::telemetry::metrics::Breach;
 
 /// A request the front end will not pass on: the status the client sees and the reason the
 /// log sees.

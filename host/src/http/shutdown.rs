@@ -26,7 +26,7 @@ use std::time::Duration;
 use anyhow::Context;
 use hyper_util::server::graceful::GracefulConnection;
 
-use crate::front::conn::Expired;
+use crate::http::conn::Expired;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 

@@ -24,16 +24,16 @@ use wasmtime::error::Context as _;
 use wasmtime::{Engine, Store, UpdateDeadline};
 
 use super::bindings::{Wsgi, WsgiPre};
-use super::budget::MemoryBudget;
-use super::data_lock::{DataGate, DataGuard, DataLock, Locked};
-use super::engine::EPOCH_TICK;
-use super::file_io;
-use super::fsync;
-use super::lane;
-use super::quota::{self, Usage};
-use super::readdir;
 use super::store::{Sandbox, StoreState};
 use crate::config::{Isolation, Limits};
+use crate::runtime::budget::MemoryBudget;
+use crate::runtime::data_lock::{DataGate, DataGuard, DataLock, Locked};
+use crate::runtime::engine::EPOCH_TICK;
+use crate::runtime::file_io;
+use crate::runtime::fsync;
+use crate::runtime::lane;
+use crate::runtime::quota::{self, Usage};
+use crate::runtime::readdir;
 
 /// A warm instance and its store.
 pub struct Instance {
@@ -317,7 +317,7 @@ impl SitePool {
             }),
             Err(_) if store.data().limiter.refused => Err(Busy::Budget),
             Err(error) if error.is::<wasmtime::PoolConcurrencyLimitError>() => {
-                Err(Busy::PoolFull(super::engine::FRESH_SLOTS))
+                Err(Busy::PoolFull(crate::runtime::engine::FRESH_SLOTS))
             }
             Err(error) => Err(Busy::Failed(anyhow::Error::from(error).context(format!(
                 "site `{}`: cannot instantiate the component",

@@ -37,11 +37,11 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::config::FrontConfig;
-use crate::front::checks::MAX_HEAD;
-use crate::front::conn::{Activity, Tracked, Watch, Watched};
-use crate::front::sniff::Sniffed;
-use crate::request::{App, NoSite};
-use crate::shutdown::Shutdown;
+use crate::http::checks::MAX_HEAD;
+use crate::http::conn::{Activity, Tracked, Watch, Watched};
+use crate::http::request::{App, NoSite};
+use crate::http::shutdown::Shutdown;
+use crate::http::sniff::Sniffed;
 
 /// Serves connections from `listener` until the shutdown begins, then closes it and
 /// returns; the connections it accepted finish on their own tasks, counted by `shutdown`

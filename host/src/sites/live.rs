@@ -26,8 +26,10 @@ use crate::config::{self, AppConfig, BuildConfig, ConfigError, ServerConfig, Sit
 use crate::runtime::engine::is_compiled;
 use crate::runtime::folder::Folder;
 use crate::runtime::quota::Area;
-use crate::runtime::{load_component, Engines, Sandbox, SitePool};
+use crate::runtime::{load_component, Engines};
 use crate::static_files::{Aliases, StaticRoot};
+use crate::wsgi::pool::SitePool;
+use crate::wsgi::store::Sandbox;
 
 /// A site that is up.
 pub struct LiveSite {

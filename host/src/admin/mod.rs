@@ -34,6 +34,8 @@
 //! The admin listener outlives the shutdown signal: while the public listeners drain, it
 //! keeps answering (`/healthz` says `stopping`), and it ends with the process.
 
+pub mod status_page;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -52,10 +54,9 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::config::{AdminToken, ServerConfig};
-use crate::reload;
-use crate::request::App;
-use crate::router::normalize_host;
-use crate::status_page;
+use crate::http::request::App;
+use crate::sites::reload;
+use crate::sites::router::normalize_host;
 
 /// Admin connections open at once; more wait in the listen backlog.
 const MAX_CONNECTIONS: usize = 64;

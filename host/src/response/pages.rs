@@ -3,7 +3,7 @@
 
 use http::{header, HeaderValue, Response, StatusCode};
 
-use crate::body::{self, Body};
+use crate::response::body::{self, Body};
 
 /// A plain-text page for `status`, the same for every site.
 pub fn error(status: StatusCode) -> Response<Body> {

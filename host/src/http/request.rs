@@ -31,21 +31,22 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use tokio::sync::Semaphore;
 
-use crate::access_log::AccessLog;
-use crate::body::{self, Body, BodyError};
-use crate::catalog::{Catalog, Table};
 use crate::config::{AppConfig, FrontConfig, UnknownHost};
-use crate::front::checks::{self, Target};
-use crate::front::conn::PeerCounts;
-use crate::front::request_body::{self, BodyLimits};
-use crate::front::sniff::Mark;
-use crate::front::{forwarded, Refusal};
-use crate::metrics::Metrics;
-use crate::observe::{Hook, Observed, Pending, Start, Tag};
-use crate::pages;
-use crate::runtime::SitePool;
-use crate::sites::LiveSite;
+use crate::http::checks::{self, Target};
+use crate::http::conn::PeerCounts;
+use crate::http::forwarded;
+use crate::http::refusal::Refusal;
+use crate::http::request_body::{self, BodyLimits};
+use crate::http::sniff::Mark;
+use crate::response::body::{self, Body, BodyError};
+use crate::response::pages;
+use crate::sites::catalog::{Catalog, Table};
+use crate::sites::live::LiveSite;
 use crate::static_files::{self, Outcome};
+use crate::telemetry::access_log::AccessLog;
+use crate::telemetry::metrics::Metrics;
+use crate::telemetry::observe::{Hook, Observed, Pending, Start, Tag};
+use crate::wsgi::pool::SitePool;
 use crate::wsgi::{self, environ};
 
 /// Everything a request needs from the server.

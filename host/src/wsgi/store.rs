@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use super::readdir::Listings;
+use crate::runtime::readdir::Listings;
 use anyhow::Result;
 use wasmtime::component::ResourceTable;
 use wasmtime::error::Context as _;
@@ -27,9 +27,10 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
 use wasmtime::ResourceLimiter;
 
-use super::budget::{MemoryBudget, Reservation};
-use super::folder::Folder;
-use super::quota::{Area, Tracker};
+use crate::runtime::budget::{MemoryBudget, Reservation};
+use crate::runtime::engine::MAX_TABLE_ELEMENTS;
+use crate::runtime::folder::Folder;
+use crate::runtime::quota::{Area, Tracker};
 use crate::wsgi::file::Mount;
 use crate::wsgi::io::RequestIo;
 
@@ -179,9 +180,6 @@ impl ResourceLimiter for MemoryLimiter {
         Ok(desired <= MAX_TABLE_ELEMENTS)
     }
 }
-
-/// Table elements an instance may have (function references; CPython needs some thousands).
-pub const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
 impl StoreState {
     pub fn new(
