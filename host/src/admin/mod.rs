@@ -53,10 +53,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::config::host_name::normalize_host;
 use crate::config::{AdminToken, ServerConfig};
 use crate::http::request::App;
 use crate::sites::reload;
-use crate::sites::router::normalize_host;
 
 /// Admin connections open at once; more wait in the listen backlog.
 const MAX_CONNECTIONS: usize = 64;

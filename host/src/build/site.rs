@@ -27,44 +27,14 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use super::artifact::{lock_site, site_builds};
+use super::error::BuildError;
 use super::native::NativeFile;
 use super::plan::{self, py_str, Plan};
+use super::process::dies_with_server;
 use super::toolchain::{self, Toolchain};
 use super::tree::{self, Tally};
 use super::vendor::{clean_environment, vendor};
 use crate::config::SiteDir;
-
-/// Why a build failed: the Python output is what the site's author needs to see.
-#[derive(Debug, thiserror::Error)]
-pub enum BuildError {
-    #[error("site `{site}`: importing the app failed while building its component:\n{output}")]
-    Python { site: String, output: String },
-    /// An import of a native extension the build removed (see `native.rs`).
-    #[error("site `{site}`: {reason}\n{output}")]
-    Native {
-        site: String,
-        reason: String,
-        output: String,
-    },
-    /// A `warmup` URL raised or answered 5xx while the component was built.
-    #[error("site `{site}`: `app.warmup`: {reason}\n{output}")]
-    Warmup {
-        site: String,
-        reason: String,
-        output: String,
-    },
-    /// The requirements file says something other than package requirements.
-    #[error("site `{site}`: `app.requirements` refused:\n{errors}")]
-    RefusedRequirements { site: String, errors: String },
-    #[error("site `{site}`: vendoring `{requirements}` failed:\n{output}")]
-    Requirements {
-        site: String,
-        requirements: String,
-        output: String,
-    },
-    #[error(transparent)]
-    Other(#[from] anyhow::Error),
-}
 
 /// A finished build.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -194,7 +164,7 @@ fn componentize(
     std::fs::create_dir_all(&no_venv).context("cannot create the build folder")?;
     let component = work.join("component.wasm");
     let mut command = Command::new(&toolchain.componentize_py);
-    super::dies_with_server(&mut command);
+    dies_with_server(&mut command);
     clean_environment(&mut command, work);
     command
         .env("VIRTUAL_ENV", &no_venv)

@@ -12,9 +12,10 @@ use std::process::Command;
 
 use anyhow::Context;
 
+use super::error::BuildError;
 use super::native::{self, NativeFile};
 use super::plan::Plan;
-use super::site::BuildError;
+use super::process::dies_with_server;
 use super::toolchain::Toolchain;
 use super::tree::{self, Tally, TreeLimits};
 use crate::config::SiteDir;
@@ -48,7 +49,7 @@ pub fn vendor(
         .context("cannot write the requirements for pip")?;
     let cache = plan.state.join("cache").join("pip").join(&plan.site);
     let mut command = Command::new(&toolchain.python);
-    super::dies_with_server(&mut command);
+    dies_with_server(&mut command);
     clean_environment(&mut command, &home);
     let output = command
         .current_dir(&work)

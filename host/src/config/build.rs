@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::error::ConfigError;
 use super::parse::duration;
-use super::ConfigError;
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

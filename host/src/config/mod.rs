@@ -6,68 +6,33 @@
 //! and the reason, quoting the user's value in backticks. The keys are documented with
 //! examples in `docs/configuration.md`.
 
+mod app;
 mod build;
+mod error;
+pub mod host_name;
 mod limits;
 mod log;
 pub mod names;
+mod network;
 mod parse;
 mod server;
 mod site;
 pub mod site_dir;
+mod sites;
 mod static_root;
 
+pub use app::{AppConfig, DataLock};
 pub use build::BuildConfig;
+pub use error::ConfigError;
 pub use limits::{Isolation, Limits, Quota};
 pub use log::{AccessTarget, LogConfig, LogFormat};
 pub use names::Held;
+pub use network::Network;
 pub use server::admin_address;
 pub use server::{load_server, AdminToken, FrontConfig, ServerConfig, UnknownHost};
-#[cfg(test)]
-pub use site::load_sites;
-pub use site::{read_sites, AppConfig, Site, SITE_FILE};
+pub use site::{Site, SiteDefaults, SITE_FILE};
 pub use site_dir::SiteDir;
-pub use static_root::StaticDefaults;
-
-/// What every site starts from, from the server config's `[defaults]`.
-#[derive(Debug, Clone, Default)]
-pub struct SiteDefaults {
-    pub static_root: StaticDefaults,
-    pub limits: Limits,
-}
-
-use std::path::PathBuf;
-
-/// A configuration mistake, located precisely enough for an operator to fix it.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{}: `{key}`: {reason}", file.display())]
-pub struct ConfigError {
-    /// The file that holds the mistake.
-    pub file: PathBuf,
-    /// The dotted key (`app.module`), or `-` when the file as a whole is wrong.
-    pub key: String,
-    /// What is wrong with it.
-    pub reason: String,
-}
-
-impl ConfigError {
-    /// The site the mistake is in: the folder holding the file (for a site.toml).
-    pub fn site(&self) -> String {
-        self.file
-            .parent()
-            .and_then(|dir| dir.file_name())
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "-".to_owned())
-    }
-
-    pub fn new(
-        file: impl Into<PathBuf>,
-        key: impl Into<String>,
-        reason: impl Into<String>,
-    ) -> Self {
-        Self {
-            file: file.into(),
-            key: key.into(),
-            reason: reason.into(),
-        }
-    }
-}
+#[cfg(test)]
+pub use sites::load_sites;
+pub use sites::read_sites;
+pub use static_root::{StaticDefaults, StaticOptions};

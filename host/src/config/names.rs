@@ -20,8 +20,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::site::{is_site_name, normalize_server_name, Site};
-use super::{ConfigError, SITE_FILE};
+use super::error::ConfigError;
+use super::host_name::{is_site_name, normalize_server_name};
+use super::site::Site;
+use super::site::SITE_FILE;
 
 /// The operator's `[names]` table, validated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
+use super::error::ConfigError;
 use super::site_dir::{describe, is_escape, SiteDir};
-use super::ConfigError;
 
 /// Reads and parses `file` into `T`, or says which key is wrong and why.
 pub fn read_toml<T: DeserializeOwned>(file: &Path) -> Result<T, ConfigError> {

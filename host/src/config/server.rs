@@ -41,13 +41,14 @@ use http::StatusCode;
 use serde::Deserialize;
 
 use super::build::{BuildConfig, RawBuild};
+use super::error::ConfigError;
 use super::limits::{Limits, RawLimits};
 use super::log::{LogConfig, RawLog};
 use super::names::{NameRules, RawNames};
+use super::network::Network;
 use super::parse::{duration, read_toml};
+use super::site::SiteDefaults;
 use super::static_root::{RawStatic, StaticDefaults};
-use super::{ConfigError, SiteDefaults};
-use crate::http::forwarded::Network;
 
 /// The file `serve` looks for in the current folder when no `--config` is given.
 pub const DEFAULT_FILE: &str = "wsgi-wasm.toml";
@@ -323,7 +324,7 @@ fn admin_hosts(
 ) -> Result<Vec<String>, ConfigError> {
     let mut hosts = Vec::new();
     for entry in raw.admin_hosts.iter().flatten() {
-        match crate::sites::router::normalize_host(entry) {
+        match super::host_name::normalize_host(entry) {
             Some((host, None)) if !host.is_empty() => hosts.push(host),
             _ => {
                 return Err(err(

@@ -19,13 +19,40 @@
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::error::ConfigError;
 use super::parse::{duration, folder_in, relative};
 use super::site_dir::SiteDir;
-use super::ConfigError;
-use crate::static_files::StaticOptions;
+
+/// Options for one site's static root, already validated.
+#[derive(Debug, Clone)]
+pub struct StaticOptions {
+    /// `wsgi_allow_ranges`: answer `Range` requests (and advertise `Accept-Ranges`).
+    pub allow_ranges: bool,
+    /// nginx `disable_symlinks`: refuse symlinks inside the root too.
+    pub disable_symlinks: bool,
+    /// When set: `Cache-Control: max-age=N` and `Expires`.
+    pub expires: Option<Duration>,
+    /// Index file names tried, in order, for a directory request.
+    pub index: Vec<String>,
+    /// Serve `.br`/`.gz` siblings to clients that accept them.
+    pub precompressed: bool,
+}
+
+impl Default for StaticOptions {
+    fn default() -> Self {
+        StaticOptions {
+            allow_ranges: true,
+            disable_symlinks: false,
+            expires: None,
+            index: vec!["index.html".to_owned()],
+            precompressed: true,
+        }
+    }
+}
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

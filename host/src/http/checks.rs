@@ -27,7 +27,7 @@
 use http::{header, HeaderMap, Method, Request, StatusCode, Uri, Version};
 
 use super::refusal::Refusal;
-use crate::sites::router::normalize_host;
+use crate::config::host_name::normalize_host;
 
 /// The longest request line (method, target and version) accepted; longer → 414.
 pub const MAX_REQUEST_LINE: usize = 8190;

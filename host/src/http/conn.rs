@@ -31,7 +31,7 @@ use http_body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::config::FrontConfig;
-use crate::http::forwarded::Network;
+use crate::config::Network;
 
 /// What the HTTP/2 client connection preface starts with (RFC 9113 §3.4).
 const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";

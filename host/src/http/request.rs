@@ -41,11 +41,10 @@ use crate::http::sniff::Mark;
 use crate::response::body::{self, Body, BodyError};
 use crate::response::pages;
 use crate::sites::catalog::{Catalog, Table};
-use crate::sites::live::LiveSite;
 use crate::static_files::{self, Outcome};
 use crate::telemetry::access_log::AccessLog;
 use crate::telemetry::metrics::Metrics;
-use crate::telemetry::observe::{Hook, Observed, Pending, Start, Tag};
+use crate::telemetry::observe::{Hook, Observed, Pending, SiteName, Start, Tag};
 use crate::wsgi::pool::SitePool;
 use crate::wsgi::{self, environ};
 
@@ -122,7 +121,9 @@ impl App {
         // This request keeps the sites it started with, whatever a reload does meanwhile.
         let table = self.catalog.current();
         let trusted = &table.front.trusted_proxies;
-        let start = Start::new(id, &request, peer, trusted, &self.access_log);
+        let headers = request.headers();
+        let client = || forwarded::client_addr(peer, headers, trusted).ip();
+        let start = Start::new(id, &request, client, &self.access_log);
         let hook = Hook {
             metrics: self.metrics.clone(),
             log: self.access_log.clone(),
@@ -150,7 +151,7 @@ impl App {
         local: SocketAddr,
         mark: &Mark,
         table: &Table,
-        routed: &mut Option<Arc<LiveSite>>,
+        routed: &mut Option<Arc<dyn SiteName>>,
     ) -> Result<Response<Body>, NoSite> {
         if let Some(reason) = mark.get() {
             return Ok(Refusal::bad_request(*reason).respond(peer, None, id));

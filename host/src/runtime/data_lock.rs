@@ -48,53 +48,15 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
 
-use crate::config::Limits;
+use crate::config::{DataLock, Limits};
 
-/// How the requests of a site are kept apart around its writable data (`app.data_lock`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DataLock {
-    /// No lock: the site has no data folders, or coordinates its writes itself.
-    None,
-    /// Safe methods share the lock; every other method runs alone.
-    Methods,
-    /// Every request runs alone.
-    Exclusive,
-}
-
-impl DataLock {
-    /// A site's mode from its `app.data_lock` value (`value`) and whether it declares data
-    /// folders: `exclusive` when it has some and says nothing, no lock when it has none.
-    /// The error is the reason, for the caller to put beside the file and key.
-    pub fn resolve(value: Option<&str>, has_data: bool) -> Result<DataLock, String> {
-        let mode = match value {
-            None if has_data => return Ok(DataLock::Exclusive),
-            None => return Ok(DataLock::None),
-            Some("exclusive") => DataLock::Exclusive,
-            Some("methods") => DataLock::Methods,
-            Some("none") => DataLock::None,
-            Some(other) => {
-                return Err(format!(
-                    "`{other}` is not a lock mode: use `exclusive`, `methods` or `none`"
-                ))
-            }
-        };
-        if !has_data {
-            return Err(format!(
-                "`{}` is set, but the site has no `app.data` folders to lock",
-                value.unwrap_or_default()
-            ));
-        }
-        Ok(mode)
-    }
-
-    /// What a request with `method` takes under this mode.
-    pub fn access(self, method: &str) -> Access {
-        match self {
-            DataLock::None => Access::Free,
-            DataLock::Exclusive => Access::Exclusive,
-            DataLock::Methods if is_safe(method) => Access::Shared,
-            DataLock::Methods => Access::Exclusive,
-        }
+/// What a request with `method` takes under a site's `mode`.
+pub fn access(mode: DataLock, method: &str) -> Access {
+    match mode {
+        DataLock::None => Access::Free,
+        DataLock::Exclusive => Access::Exclusive,
+        DataLock::Methods if is_safe(method) => Access::Shared,
+        DataLock::Methods => Access::Exclusive,
     }
 }
 
@@ -167,7 +129,7 @@ impl DataGate {
     /// Takes the lock for a request with `method`: at once when it is free, else after
     /// waiting in the queue.
     pub async fn enter(&self, method: &str, site: &str, request: u64) -> Result<DataGuard, Locked> {
-        let access = self.mode.access(method);
+        let access = access(self.mode, method);
         let now = match access {
             Access::Free => return Ok(DataGuard::Free),
             Access::Shared => self
@@ -368,20 +330,24 @@ mod tests {
         for method in [
             "GET", "HEAD", "OPTIONS", "TRACE", "POST", "PUT", "PATCH", "DELETE",
         ] {
-            assert_eq!(DataLock::None.access(method), Access::Free, "{method}");
+            assert_eq!(access(DataLock::None, method), Access::Free, "{method}");
             assert_eq!(
-                DataLock::Exclusive.access(method),
+                access(DataLock::Exclusive, method),
                 Access::Exclusive,
                 "{method}"
             );
         }
         for method in ["GET", "HEAD", "OPTIONS", "TRACE"] {
-            assert_eq!(DataLock::Methods.access(method), Access::Shared, "{method}");
+            assert_eq!(
+                access(DataLock::Methods, method),
+                Access::Shared,
+                "{method}"
+            );
         }
         // Anything not known to be safe writes: unsafe methods, extensions, odd spellings.
         for method in ["POST", "PUT", "PATCH", "DELETE", "PROPFIND", "get", ""] {
             assert_eq!(
-                DataLock::Methods.access(method),
+                access(DataLock::Methods, method),
                 Access::Exclusive,
                 "{method:?}"
             );

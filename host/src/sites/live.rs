@@ -47,6 +47,12 @@ pub struct LiveSite {
     pub _lease: Option<std::fs::File>,
 }
 
+impl crate::telemetry::observe::SiteName for LiveSite {
+    fn site_name(&self) -> &str {
+        &self.config.name
+    }
+}
+
 /// A site's configuration and the content hash of its app's build inputs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fingerprint {

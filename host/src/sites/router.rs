@@ -57,29 +57,3 @@ impl<T: Clone> Router<T> {
             .or(self.default.as_ref())
     }
 }
-
-/// Splits an authority or Host value into a lower-cased host and an optional port.
-/// Returns `None` when the value is not a plausible host.
-pub fn normalize_host(value: &str) -> Option<(String, Option<u16>)> {
-    let value = value.trim();
-    let (host, port) = if let Some(rest) = value.strip_prefix('[') {
-        let end = rest.find(']')?;
-        let port = rest[end + 1..].strip_prefix(':');
-        (&value[..end + 2], port)
-    } else {
-        match value.rsplit_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (value, None),
-        }
-    };
-    let port = match port {
-        Some(port) => Some(port.parse::<u16>().ok()?),
-        None => None,
-    };
-    let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
-    let valid = !host.is_empty()
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'[' | b']' | b':'));
-    valid.then_some((host, port))
-}

@@ -67,7 +67,6 @@ mod tests;
 
 use std::path::{Component, Path};
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use http::{HeaderMap, Method, StatusCode};
@@ -79,32 +78,7 @@ use open::Lookup;
 use path::DotRule;
 use range::RangePlan;
 
-/// Options for one site's static root, already validated.
-#[derive(Debug, Clone)]
-pub struct StaticOptions {
-    /// `wsgi_allow_ranges`: answer `Range` requests (and advertise `Accept-Ranges`).
-    pub allow_ranges: bool,
-    /// nginx `disable_symlinks`: refuse symlinks inside the root too.
-    pub disable_symlinks: bool,
-    /// When set: `Cache-Control: max-age=N` and `Expires`.
-    pub expires: Option<Duration>,
-    /// Index file names tried, in order, for a directory request.
-    pub index: Vec<String>,
-    /// Serve `.br`/`.gz` siblings to clients that accept them.
-    pub precompressed: bool,
-}
-
-impl Default for StaticOptions {
-    fn default() -> Self {
-        StaticOptions {
-            allow_ranges: true,
-            disable_symlinks: false,
-            expires: None,
-            index: vec!["index.html".to_owned()],
-            precompressed: true,
-        }
-    }
-}
+pub use crate::config::StaticOptions;
 
 /// A site's static root: the directory opened once (beneath the site folder) when the site
 /// comes up, and its options.

@@ -23,8 +23,8 @@ use cap_std::fs::{Dir, OpenOptions};
 
 use super::encoding::Coding;
 use super::path::RequestPath;
-use super::StaticOptions;
 use crate::config::SiteDir;
+use crate::config::StaticOptions;
 
 /// One file chosen to answer the request: the original or a precompressed sibling.
 #[derive(Debug)]

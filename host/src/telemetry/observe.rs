@@ -16,7 +16,7 @@
 //! A request closed without a response (an unknown host under `unknown_host = "close"`)
 //! is logged at once with status 444, as nginx does.
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -27,9 +27,7 @@ use bytes::Bytes;
 use http::{header, Request, Response, StatusCode};
 use http_body::{Frame, SizeHint};
 
-use crate::http::forwarded::{self, Network};
 use crate::response::body::{Body, BodyError};
-use crate::sites::live::LiveSite;
 use crate::telemetry::access_log::{AccessLog, Entry};
 use crate::telemetry::metrics::{Breach, Metrics};
 
@@ -37,6 +35,12 @@ use crate::telemetry::metrics::{Breach, Metrics};
 /// dispatcher, read by the hook for the access log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InstanceId(pub u64);
+
+/// A site as the hook sees it: its name. The request holds its site through the hook until
+/// the response is over, so the site (its pool, its build) outlives every request it took.
+pub trait SiteName: Send + Sync {
+    fn site_name(&self) -> &str;
+}
 
 /// The status logged for a connection closed without a response (nginx's 444).
 pub const CLOSED_WITHOUT_RESPONSE: u16 = 444;
@@ -51,13 +55,12 @@ pub struct Start {
 }
 
 impl Start {
-    /// Notes the start of request `id` from `peer`; gathers the details the access log
-    /// needs only when `log` is on.
+    /// Notes the start of request `id`; gathers the details the access log needs (among
+    /// them the client's address, from `client`) only when `log` is on.
     pub fn new<B>(
         id: u64,
         request: &Request<B>,
-        peer: SocketAddr,
-        trusted: &[Network],
+        client: impl FnOnce() -> IpAddr,
         log: &AccessLog,
     ) -> Start {
         let at = Instant::now();
@@ -65,7 +68,7 @@ impl Start {
         let entry = log.enabled().then(|| {
             let headers = request.headers();
             Box::new(Entry {
-                remote_addr: forwarded::client_addr(peer, headers, trusted).ip(),
+                remote_addr: client(),
                 remote_user: basic_user(headers),
                 method: request.method().clone(),
                 uri: request.uri().clone(),
@@ -102,7 +105,7 @@ pub struct Hook {
 pub struct Pending {
     begun: Option<(Hook, Start)>,
     /// The site that took the request, once it is routed.
-    pub site: Option<Arc<LiveSite>>,
+    pub site: Option<Arc<dyn SiteName>>,
 }
 
 /// The status logged for a request whose client went away before the response began.
@@ -177,7 +180,7 @@ pub struct Tag<'a> {
 struct End {
     hook: Hook,
     start: Start,
-    site: Option<Arc<LiveSite>>,
+    site: Option<Arc<dyn SiteName>>,
     status: StatusCode,
     breach: Option<Breach>,
     instance: Option<u64>,
@@ -186,7 +189,7 @@ struct End {
 impl End {
     fn finish(&mut self, bytes: u64) {
         let elapsed = self.start.at.elapsed();
-        let site = self.site.as_ref().map(|s| s.config.name.as_str());
+        let site = self.site.as_ref().map(|s| s.site_name());
         self.hook
             .metrics
             .observe_request(site, self.status, elapsed, self.breach);
@@ -240,7 +243,7 @@ impl http_body::Body for Observed {
                 // The app's dispatcher logs its own cuts; others (a static file that
                 // failed mid-read) are logged here, where the request is known.
                 if this.end.instance.is_none() {
-                    let site = this.end.site.as_ref().map(|s| s.config.name.as_str());
+                    let site = this.end.site.as_ref().map(|s| s.site_name());
                     tracing::warn!(
                         site = site.unwrap_or("-"),
                         request = this.end.start.id,

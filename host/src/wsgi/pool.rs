@@ -25,9 +25,10 @@ use wasmtime::{Engine, Store, UpdateDeadline};
 
 use super::bindings::{Wsgi, WsgiPre};
 use super::store::{Sandbox, StoreState};
+use crate::config::DataLock;
 use crate::config::{Isolation, Limits};
 use crate::runtime::budget::MemoryBudget;
-use crate::runtime::data_lock::{DataGate, DataGuard, DataLock, Locked};
+use crate::runtime::data_lock::{DataGate, DataGuard, Locked};
 use crate::runtime::engine::EPOCH_TICK;
 use crate::runtime::file_io;
 use crate::runtime::fsync;

@@ -1,0 +1,33 @@
+//! [`BuildError`]: why a site build failed, with the output its author needs to see.
+
+/// Why a build failed: the Python output is what the site's author needs to see.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("site `{site}`: importing the app failed while building its component:\n{output}")]
+    Python { site: String, output: String },
+    /// An import of a native extension the build removed (see `native.rs`).
+    #[error("site `{site}`: {reason}\n{output}")]
+    Native {
+        site: String,
+        reason: String,
+        output: String,
+    },
+    /// A `warmup` URL raised or answered 5xx while the component was built.
+    #[error("site `{site}`: `app.warmup`: {reason}\n{output}")]
+    Warmup {
+        site: String,
+        reason: String,
+        output: String,
+    },
+    /// The requirements file says something other than package requirements.
+    #[error("site `{site}`: `app.requirements` refused:\n{errors}")]
+    RefusedRequirements { site: String, errors: String },
+    #[error("site `{site}`: vendoring `{requirements}` failed:\n{output}")]
+    Requirements {
+        site: String,
+        requirements: String,
+        output: String,
+    },
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
