@@ -19,7 +19,8 @@
 //!
 //! Imports point down this table: a folder uses the folders below it, never one above it,
 //! except through a trait the lower one defines (the WASI shadows in `runtime` are generic
-//! over [`runtime::shadow::ShadowView`], which the WSGI store implements).
+//! over views of the store they define, `runtime::quota::QuotaView` and
+//! `runtime::readdir::ListingsView`, which the WSGI store implements).
 //! `tools/modgraph.py` checks it.
 
 pub mod admin;

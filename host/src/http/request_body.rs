@@ -32,6 +32,7 @@ use http_body_util::BodyExt;
 use tokio::time::{timeout_at, Instant, Sleep};
 
 use super::refusal::Refusal;
+pub use crate::response::body::BodyRefused;
 use crate::runtime::budget::{MemoryBudget, Reservation};
 
 /// The first allocation for a body whose bytes start to arrive.
@@ -160,11 +161,6 @@ where
     Ok(Buffered { bytes, reservation })
 }
 
-/// A request body refused while the app reads it (see [`stream`]).
-#[derive(Debug, thiserror::Error)]
-#[error("{}", .0.reason)]
-pub struct BodyRefused(pub Refusal);
-
 /// The body handed to the app as it arrives, bounded by `limits` from now on.
 pub fn stream<B>(body: B, limits: &BodyLimits) -> Streamed<B> {
     Streamed {
@@ -205,7 +201,11 @@ where
         let this = &mut *self;
         let refuse = |this: &mut Self, refusal: Refusal| {
             this.failed = true;
-            Poll::Ready(Some(Err(Box::new(BodyRefused(refusal)) as Self::Error)))
+            let refused = BodyRefused {
+                status: refusal.status,
+                reason: refusal.reason,
+            };
+            Poll::Ready(Some(Err(Box::new(refused) as Self::Error)))
         };
         match Pin::new(&mut this.body).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
@@ -349,7 +349,7 @@ mod tests {
         assert!(grown.frame().await.unwrap().is_ok());
         let error = grown.frame().await.unwrap().unwrap_err();
         let refused = error.downcast_ref::<BodyRefused>().expect("a BodyRefused");
-        assert_eq!(refused.0.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(refused.status, StatusCode::PAYLOAD_TOO_LARGE);
         assert!(grown.frame().await.is_none(), "nothing after the refusal");
 
         let first = stream::iter(vec![Ok::<_, Infallible>(Frame::data(Bytes::from_static(
@@ -360,7 +360,7 @@ mod tests {
         assert!(stalled.frame().await.unwrap().is_ok());
         let error = stalled.frame().await.unwrap().unwrap_err();
         let refused = error.downcast_ref::<BodyRefused>().unwrap();
-        assert_eq!(refused.0.status, StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(refused.status, StatusCode::REQUEST_TIMEOUT);
 
         let mut whole = super::stream(chunks(vec![b"hello"]), &limits(10));
         assert_eq!(

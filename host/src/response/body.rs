@@ -1,5 +1,6 @@
 //! The one response body type every layer returns (static files, the WSGI dispatcher, error
-//! pages), so the server loop handles a single concrete type.
+//! pages), so the server loop handles a single concrete type; and the error a request body
+//! carries when the front end stops it.
 
 use bytes::Bytes;
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Empty, Full};
@@ -7,6 +8,15 @@ use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Empty, Full};
 /// Error carried by a response body stream: hyper aborts the connection when it sees one,
 /// which is how a response that cannot be finished is cut rather than sent malformed.
 pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The error a request body stream carries when the front end stopped it while the app
+/// read it (`max_body`, `body_timeout`): the status the client gets, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{reason}")]
+pub struct BodyRefused {
+    pub status: http::StatusCode,
+    pub reason: String,
+}
 
 /// A boxed response body.
 pub type Body = UnsyncBoxBody<Bytes, BodyError>;

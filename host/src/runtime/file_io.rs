@@ -20,39 +20,37 @@ use anyhow::Result;
 use wasmtime::component::{Linker, LinkerInstance, Resource};
 use wasmtime::StoreContextMut;
 use wasmtime_wasi::p2::bindings::io::streams;
-use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, StreamError};
-use wasmtime_wasi::WasiView;
+use wasmtime_wasi::p2::{DynInputStream, DynOutputStream};
 
 use super::quota;
-use super::shadow::{shadow, IO_STREAMS};
-use crate::wsgi::store::StoreState;
+use super::quota::QuotaView;
+use super::shadow::{shadow, to_guest, IO_STREAMS};
 
 /// Shadows `input-stream.read` and `output-stream.write` in `linker`, which must already hold
 /// wasmtime-wasi's own `wasi:io`.
-pub fn add_to_linker(linker: &mut Linker<StoreState>) -> Result<()> {
+pub fn add_to_linker<T: QuotaView>(linker: &mut Linker<T>) -> Result<()> {
     shadow(linker, IO_STREAMS, "read and write", define)
 }
 
 type Answer<T> = wasmtime::Result<(Result<T, streams::StreamError>,)>;
 
-fn define(streams: &mut LinkerInstance<'_, StoreState>) -> wasmtime::Result<()> {
+fn define<T: QuotaView>(streams: &mut LinkerInstance<'_, T>) -> wasmtime::Result<()> {
     streams.func_wrap_async(
         "[method]input-stream.read",
-        |store: StoreContextMut<'_, StoreState>, (stream, len): (Resource<DynInputStream>, u64)| {
+        |store: StoreContextMut<'_, T>, (stream, len): (Resource<DynInputStream>, u64)| {
             Box::new(read(store, stream, len))
         },
     )?;
     streams.func_wrap_async(
         "[method]output-stream.write",
-        |store: StoreContextMut<'_, StoreState>,
-         (stream, bytes): (Resource<DynOutputStream>, Vec<u8>)| {
+        |store: StoreContextMut<'_, T>, (stream, bytes): (Resource<DynOutputStream>, Vec<u8>)| {
             Box::new(write(store, stream, bytes))
         },
     )
 }
 
-async fn read(
-    mut store: StoreContextMut<'_, StoreState>,
+async fn read<T: QuotaView>(
+    mut store: StoreContextMut<'_, T>,
     stream: Resource<DynInputStream>,
     len: u64,
 ) -> Answer<Vec<u8>> {
@@ -66,8 +64,8 @@ async fn read(
     }
 }
 
-async fn write(
-    mut store: StoreContextMut<'_, StoreState>,
+async fn write<T: QuotaView>(
+    mut store: StoreContextMut<'_, T>,
     stream: Resource<DynOutputStream>,
     bytes: Vec<u8>,
 ) -> Answer<()> {
@@ -88,19 +86,4 @@ async fn write(
         Ok(()) => Ok((Ok(()),)),
         Err(error) => Ok((Err(to_guest(state.ctx().table, error)?),)),
     }
-}
-
-/// A stream error as the guest sees it: closed, or failed with an error resource; a trap
-/// stays a trap.
-pub(super) fn to_guest(
-    table: &mut wasmtime::component::ResourceTable,
-    error: StreamError,
-) -> wasmtime::Result<streams::StreamError> {
-    Ok(match error {
-        StreamError::Closed => streams::StreamError::Closed,
-        StreamError::LastOperationFailed(e) => {
-            streams::StreamError::LastOperationFailed(table.push(e)?)
-        }
-        StreamError::Trap(e) => return Err(e),
-    })
 }

@@ -17,14 +17,14 @@ use wasmtime::StoreContextMut;
 use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemView};
 use wasmtime_wasi::p2::bindings::filesystem::types::{ErrorCode, HostDescriptor};
 use wasmtime_wasi::p2::FsError;
-use wasmtime_wasi::WasiView;
 
 use super::shadow::{answer, shadow, FILESYSTEM_TYPES};
-use crate::wsgi::store::StoreState;
 
 /// Shadows wasmtime-wasi's `sync` and `sync-data` in `linker`, which must already hold
 /// wasmtime-wasi's own `wasi:filesystem`.
-pub fn add_to_linker(linker: &mut Linker<StoreState>) -> Result<()> {
+pub fn add_to_linker<T: wasmtime_wasi::WasiView + Send + 'static>(
+    linker: &mut Linker<T>,
+) -> Result<()> {
     shadow(linker, FILESYSTEM_TYPES, "sync calls", define)
 }
 
@@ -34,23 +34,25 @@ enum Sync {
     Data,
 }
 
-fn define(types: &mut LinkerInstance<'_, StoreState>) -> wasmtime::Result<()> {
+fn define<T: wasmtime_wasi::WasiView + Send + 'static>(
+    types: &mut LinkerInstance<'_, T>,
+) -> wasmtime::Result<()> {
     types.func_wrap_async(
         "[method]descriptor.sync",
-        |store: StoreContextMut<'_, StoreState>, (fd,): (Resource<Descriptor>,)| {
+        |store: StoreContextMut<'_, T>, (fd,): (Resource<Descriptor>,)| {
             Box::new(sync(store, fd.rep(), Sync::All))
         },
     )?;
     types.func_wrap_async(
         "[method]descriptor.sync-data",
-        |store: StoreContextMut<'_, StoreState>, (fd,): (Resource<Descriptor>,)| {
+        |store: StoreContextMut<'_, T>, (fd,): (Resource<Descriptor>,)| {
             Box::new(sync(store, fd.rep(), Sync::Data))
         },
     )
 }
 
-async fn sync(
-    mut store: StoreContextMut<'_, StoreState>,
+async fn sync<T: wasmtime_wasi::WasiView + Send + 'static>(
+    mut store: StoreContextMut<'_, T>,
     fd: u32,
     how: Sync,
 ) -> wasmtime::Result<(Result<(), ErrorCode>,)> {

@@ -46,12 +46,9 @@ use wasmtime_wasi::p2::bindings::filesystem::types::{
 };
 use wasmtime_wasi::p2::bindings::io::streams::{self, HostOutputStream};
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream};
-use wasmtime_wasi::WasiView;
 
-use super::file_io::to_guest;
-use super::shadow::{answer, shadow, FILESYSTEM_TYPES, IO_STREAMS};
+use super::shadow::{answer, shadow, to_guest, FILESYSTEM_TYPES, IO_STREAMS};
 use crate::config::Quota;
-use crate::wsgi::store::StoreState;
 
 /// The interface wasmtime-wasi 48 links `wasi:filesystem/preopens` under.
 const FILESYSTEM_PREOPENS: &str = "wasi:filesystem/preopens@0.2.12";
@@ -62,6 +59,13 @@ const WALK_DEPTH: usize = 64;
 const WALK_MAX: u64 = 10_000_000;
 /// Most bytes one `write-zeroes` to a counted file may ask for.
 const MAX_ZEROES: u64 = 1024 * 1024;
+
+/// What the quota's shadows need of an instance's store data: wasmtime-wasi's view and the
+/// instance's [`Tracker`]. A trait of this module's own (wasmtime-wasi's view pattern), so
+/// that `runtime` never names the WSGI store that implements it.
+pub trait QuotaView: wasmtime_wasi::WasiView + Send + 'static {
+    fn quota(&mut self) -> &mut Tracker;
+}
 
 /// One folder under a quota, shared by every instance of its site.
 #[derive(Debug)]
@@ -335,19 +339,20 @@ fn file_of(table: &ResourceTable, fd: u32) -> wasmtime::Result<Option<Arc<std::f
 
 /// Before an output-stream write of `len` bytes: the charge when the stream writes a file
 /// of an area, `Err(Full)` when the write would pass its quota.
-pub fn before_stream_write(
-    state: &mut StoreState,
+pub fn before_stream_write<T: QuotaView>(
+    state: &mut T,
     stream: u32,
     len: u64,
 ) -> Result<Option<Charge>, Full> {
-    let Some(noted) = state.quota.streams.get(&stream) else {
+    let tracker = state.quota();
+    let Some(noted) = tracker.streams.get(&stream) else {
         return Ok(None);
     };
     let Some(file) = noted.file.upgrade() else {
-        state.quota.streams.remove(&stream);
+        tracker.streams.remove(&stream);
         return Ok(None);
     };
-    let area = state.quota.areas[noted.area].clone();
+    let area = tracker.areas[noted.area].clone();
     let at = noted.at;
     Charge::begin(area, file, |now| match at {
         Some(at) => at.saturating_add(len),
@@ -356,8 +361,8 @@ pub fn before_stream_write(
 }
 
 /// After an output-stream write of `len` bytes that `written` says succeeded or not.
-pub fn after_stream_write(
-    state: &mut StoreState,
+pub fn after_stream_write<T: QuotaView>(
+    state: &mut T,
     stream: u32,
     len: u64,
     charge: Option<Charge>,
@@ -367,7 +372,7 @@ pub fn after_stream_write(
         charge.settle(false);
     }
     if written {
-        if let Some(Stream { at: Some(at), .. }) = state.quota.streams.get_mut(&stream) {
+        if let Some(Stream { at: Some(at), .. }) = state.quota().streams.get_mut(&stream) {
             *at = at.saturating_add(len);
         }
     }
@@ -384,7 +389,7 @@ pub fn stream_full(table: &mut ResourceTable) -> wasmtime::Result<streams::Strea
 /// Shadows the calls that grow or shrink what a folder holds, in `linker`, which must
 /// already hold wasmtime-wasi's own `wasi:filesystem` and `wasi:io` (and `file_io`'s
 /// `write`, which calls back here).
-pub fn add_to_linker(linker: &mut Linker<StoreState>) -> Result<()> {
+pub fn add_to_linker<T: QuotaView>(linker: &mut Linker<T>) -> Result<()> {
     shadow(linker, FILESYSTEM_PREOPENS, "preopens", define_preopens)?;
     shadow(linker, FILESYSTEM_TYPES, "quota calls", define_types)?;
     shadow(linker, IO_STREAMS, "quota stream calls", define_streams)
@@ -392,18 +397,18 @@ pub fn add_to_linker(linker: &mut Linker<StoreState>) -> Result<()> {
 
 type Answer<T> = wasmtime::Result<(Result<T, ErrorCode>,)>;
 type StreamAnswer<T> = wasmtime::Result<(Result<T, streams::StreamError>,)>;
-type Store<'a> = StoreContextMut<'a, StoreState>;
+type Store<'a, T> = StoreContextMut<'a, T>;
 
-fn define_preopens(preopens: &mut LinkerInstance<'_, StoreState>) -> wasmtime::Result<()> {
-    preopens.func_wrap_async("get-directories", |store: Store<'_>, (): ()| {
+fn define_preopens<T: QuotaView>(preopens: &mut LinkerInstance<'_, T>) -> wasmtime::Result<()> {
+    preopens.func_wrap_async("get-directories", |store: Store<'_, T>, (): ()| {
         Box::new(get_directories(store))
     })
 }
 
-fn define_types(types: &mut LinkerInstance<'_, StoreState>) -> wasmtime::Result<()> {
+fn define_types<T: QuotaView>(types: &mut LinkerInstance<'_, T>) -> wasmtime::Result<()> {
     types.func_wrap_async(
         "[method]descriptor.open-at",
-        |store: Store<'_>,
+        |store: Store<'_, T>,
          (fd, path_flags, path, oflags, flags): (
             Resource<Descriptor>,
             PathFlags,
@@ -414,19 +419,19 @@ fn define_types(types: &mut LinkerInstance<'_, StoreState>) -> wasmtime::Result<
     )?;
     types.func_wrap_async(
         "[method]descriptor.create-directory-at",
-        |store: Store<'_>, (fd, path): (Resource<Descriptor>, String)| {
+        |store: Store<'_, T>, (fd, path): (Resource<Descriptor>, String)| {
             Box::new(create_directory_at(store, fd.rep(), path))
         },
     )?;
     types.func_wrap_async(
         "[method]descriptor.symlink-at",
-        |store: Store<'_>, (fd, old, new): (Resource<Descriptor>, String, String)| {
+        |store: Store<'_, T>, (fd, old, new): (Resource<Descriptor>, String, String)| {
             Box::new(symlink_at(store, fd.rep(), old, new))
         },
     )?;
     types.func_wrap_async(
         "[method]descriptor.link-at",
-        |store: Store<'_>,
+        |store: Store<'_, T>,
          (fd, flags, old, new_fd, new): (
             Resource<Descriptor>,
             PathFlags,
@@ -437,78 +442,78 @@ fn define_types(types: &mut LinkerInstance<'_, StoreState>) -> wasmtime::Result<
     )?;
     types.func_wrap_async(
         "[method]descriptor.unlink-file-at",
-        |store: Store<'_>, (fd, path): (Resource<Descriptor>, String)| {
+        |store: Store<'_, T>, (fd, path): (Resource<Descriptor>, String)| {
             Box::new(unlink_file_at(store, fd.rep(), path))
         },
     )?;
     types.func_wrap_async(
         "[method]descriptor.remove-directory-at",
-        |store: Store<'_>, (fd, path): (Resource<Descriptor>, String)| {
+        |store: Store<'_, T>, (fd, path): (Resource<Descriptor>, String)| {
             Box::new(remove_directory_at(store, fd.rep(), path))
         },
     )?;
     types.func_wrap_async(
         "[method]descriptor.rename-at",
-        |store: Store<'_>,
+        |store: Store<'_, T>,
          (fd, old, new_fd, new): (Resource<Descriptor>, String, Resource<Descriptor>, String)| {
             Box::new(rename_at(store, fd.rep(), old, new_fd.rep(), new))
         },
     )?;
     types.func_wrap_async(
         "[method]descriptor.write",
-        |store: Store<'_>, (fd, bytes, offset): (Resource<Descriptor>, Vec<u8>, u64)| {
+        |store: Store<'_, T>, (fd, bytes, offset): (Resource<Descriptor>, Vec<u8>, u64)| {
             Box::new(write_at(store, fd.rep(), bytes, offset))
         },
     )?;
     types.func_wrap_async(
         "[method]descriptor.set-size",
-        |store: Store<'_>, (fd, size): (Resource<Descriptor>, u64)| {
+        |store: Store<'_, T>, (fd, size): (Resource<Descriptor>, u64)| {
             Box::new(set_size(store, fd.rep(), size))
         },
     )?;
     types.func_wrap_async(
         "[method]descriptor.write-via-stream",
-        |store: Store<'_>, (fd, offset): (Resource<Descriptor>, u64)| {
+        |store: Store<'_, T>, (fd, offset): (Resource<Descriptor>, u64)| {
             Box::new(open_stream(store, fd.rep(), Some(offset)))
         },
     )?;
     types.func_wrap_async(
         "[method]descriptor.append-via-stream",
-        |store: Store<'_>, (fd,): (Resource<Descriptor>,)| {
+        |store: Store<'_, T>, (fd,): (Resource<Descriptor>,)| {
             Box::new(open_stream(store, fd.rep(), None))
         },
     )
 }
 
-fn define_streams(streams: &mut LinkerInstance<'_, StoreState>) -> wasmtime::Result<()> {
+fn define_streams<T: QuotaView>(streams: &mut LinkerInstance<'_, T>) -> wasmtime::Result<()> {
     streams.func_wrap_async(
         "[method]output-stream.blocking-write-and-flush",
-        |store: Store<'_>, (stream, bytes): (Resource<DynOutputStream>, Vec<u8>)| {
+        |store: Store<'_, T>, (stream, bytes): (Resource<DynOutputStream>, Vec<u8>)| {
             Box::new(blocking_write(store, stream, bytes))
         },
     )?;
     streams.func_wrap_async(
         "[method]output-stream.write-zeroes",
-        |store: Store<'_>, (stream, len): (Resource<DynOutputStream>, u64)| {
+        |store: Store<'_, T>, (stream, len): (Resource<DynOutputStream>, u64)| {
             Box::new(write_zeroes(store, stream, len, false))
         },
     )?;
     streams.func_wrap_async(
         "[method]output-stream.blocking-write-zeroes-and-flush",
-        |store: Store<'_>, (stream, len): (Resource<DynOutputStream>, u64)| {
+        |store: Store<'_, T>, (stream, len): (Resource<DynOutputStream>, u64)| {
             Box::new(write_zeroes(store, stream, len, true))
         },
     )?;
     streams.func_wrap_async(
         "[method]output-stream.splice",
-        |store: Store<'_>,
+        |store: Store<'_, T>,
          (dest, src, len): (Resource<DynOutputStream>, Resource<DynInputStream>, u64)| {
             Box::new(splice(store, dest, src, len, false))
         },
     )?;
     streams.func_wrap_async(
         "[method]output-stream.blocking-splice",
-        |store: Store<'_>,
+        |store: Store<'_, T>,
          (dest, src, len): (Resource<DynOutputStream>, Resource<DynInputStream>, u64)| {
             Box::new(splice(store, dest, src, len, true))
         },
@@ -516,12 +521,12 @@ fn define_streams(streams: &mut LinkerInstance<'_, StoreState>) -> wasmtime::Res
 }
 
 /// `get-directories`, noting which preopens are areas.
-async fn get_directories(
-    mut store: Store<'_>,
+async fn get_directories<T: QuotaView>(
+    mut store: Store<'_, T>,
 ) -> wasmtime::Result<(Vec<(Resource<Descriptor>, String)>,)> {
     let state = store.data_mut();
     let dirs = preopens::Host::get_directories(&mut state.filesystem())?;
-    let tracker = &mut state.quota;
+    let tracker = state.quota();
     for (fd, name) in &dirs {
         match tracker.mounts.iter().find(|(guest, _)| guest == name) {
             Some(&(_, index)) => tracker.descriptors.insert(fd.rep(), index),
@@ -532,8 +537,8 @@ async fn get_directories(
 }
 
 /// `stat-at` of `path` beneath `fd`: `None` when there is nothing (or it cannot be told).
-async fn stat_at(
-    state: &mut StoreState,
+async fn stat_at<T: QuotaView>(
+    state: &mut T,
     fd: u32,
     flags: PathFlags,
     path: &str,
@@ -545,8 +550,8 @@ async fn stat_at(
     Ok(answer(stat)?.ok())
 }
 
-async fn open_at(
-    mut store: Store<'_>,
+async fn open_at<T: QuotaView>(
+    mut store: Store<'_, T>,
     fd: u32,
     path_flags: PathFlags,
     path: String,
@@ -554,7 +559,7 @@ async fn open_at(
     flags: DescriptorFlags,
 ) -> Answer<Resource<Descriptor>> {
     let state = store.data_mut();
-    let area = state.quota.area_of(fd);
+    let area = state.quota().area_of(fd);
     let mut before = None;
     let mut reserved = false;
     if let Some((_, area)) = &area {
@@ -575,7 +580,7 @@ async fn open_at(
     let opened = answer(opened)?;
     match (&opened, area) {
         (Ok(new), Some((index, area))) => {
-            state.quota.descriptors.insert(new.rep(), index);
+            state.quota().descriptors.insert(new.rep(), index);
             if let Some(stat) = before.filter(|s| s.type_ == DescriptorType::RegularFile) {
                 if oflags.contains(OpenFlags::TRUNCATE) {
                     area.add_bytes(-i128::from(stat.size));
@@ -583,7 +588,7 @@ async fn open_at(
             }
         }
         (Ok(new), None) => {
-            state.quota.descriptors.remove(&new.rep());
+            state.quota().descriptors.remove(&new.rep());
         }
         (Err(_), Some((_, area))) if reserved => area.add_files(-1),
         (Err(_), _) => {}
@@ -592,11 +597,11 @@ async fn open_at(
 }
 
 /// Runs `call`, which makes one entry beneath `fd`, if the area has room for it.
-async fn create_entry<F>(state: &mut StoreState, fd: u32, call: F) -> Answer<()>
+async fn create_entry<T: QuotaView, F>(state: &mut T, fd: u32, call: F) -> Answer<()>
 where
-    F: AsyncFnOnce(&mut StoreState) -> wasmtime::Result<Result<(), ErrorCode>>,
+    F: AsyncFnOnce(&mut T) -> wasmtime::Result<Result<(), ErrorCode>>,
 {
-    let area = state.quota.area_of(fd);
+    let area = state.quota().area_of(fd);
     if let Some((_, area)) = &area {
         if !area.reserve_files(1) {
             return Ok((Err(ErrorCode::InsufficientSpace),));
@@ -609,8 +614,12 @@ where
     Ok((made,))
 }
 
-async fn create_directory_at(mut store: Store<'_>, fd: u32, path: String) -> Answer<()> {
-    create_entry(store.data_mut(), fd, async |state: &mut StoreState| {
+async fn create_directory_at<T: QuotaView>(
+    mut store: Store<'_, T>,
+    fd: u32,
+    path: String,
+) -> Answer<()> {
+    create_entry(store.data_mut(), fd, async |state: &mut T| {
         let made = state
             .filesystem()
             .create_directory_at(Resource::new_borrow(fd), path)
@@ -620,8 +629,13 @@ async fn create_directory_at(mut store: Store<'_>, fd: u32, path: String) -> Ans
     .await
 }
 
-async fn symlink_at(mut store: Store<'_>, fd: u32, old: String, new: String) -> Answer<()> {
-    create_entry(store.data_mut(), fd, async |state: &mut StoreState| {
+async fn symlink_at<T: QuotaView>(
+    mut store: Store<'_, T>,
+    fd: u32,
+    old: String,
+    new: String,
+) -> Answer<()> {
+    create_entry(store.data_mut(), fd, async |state: &mut T| {
         let made = state
             .filesystem()
             .symlink_at(Resource::new_borrow(fd), old, new)
@@ -631,8 +645,8 @@ async fn symlink_at(mut store: Store<'_>, fd: u32, old: String, new: String) -> 
     .await
 }
 
-async fn link_at(
-    mut store: Store<'_>,
+async fn link_at<T: QuotaView>(
+    mut store: Store<'_, T>,
     fd: u32,
     flags: PathFlags,
     old: String,
@@ -640,7 +654,7 @@ async fn link_at(
     new: String,
 ) -> Answer<()> {
     let state = store.data_mut();
-    let (from, to) = (state.quota.area_of(fd), state.quota.area_of(new_fd));
+    let (from, to) = (state.quota().area_of(fd), state.quota().area_of(new_fd));
     if from.as_ref().map(|a| a.0) != to.as_ref().map(|a| a.0) {
         return Ok((Err(ErrorCode::CrossDevice),));
     }
@@ -677,9 +691,13 @@ async fn link_at(
     Ok((linked,))
 }
 
-async fn unlink_file_at(mut store: Store<'_>, fd: u32, path: String) -> Answer<()> {
+async fn unlink_file_at<T: QuotaView>(
+    mut store: Store<'_, T>,
+    fd: u32,
+    path: String,
+) -> Answer<()> {
     let state = store.data_mut();
-    let area = state.quota.area_of(fd);
+    let area = state.quota().area_of(fd);
     let before = match area {
         Some(_) => stat_at(state, fd, PathFlags::empty(), &path).await?,
         None => None,
@@ -695,9 +713,13 @@ async fn unlink_file_at(mut store: Store<'_>, fd: u32, path: String) -> Answer<(
     Ok((removed,))
 }
 
-async fn remove_directory_at(mut store: Store<'_>, fd: u32, path: String) -> Answer<()> {
+async fn remove_directory_at<T: QuotaView>(
+    mut store: Store<'_, T>,
+    fd: u32,
+    path: String,
+) -> Answer<()> {
     let state = store.data_mut();
-    let area = state.quota.area_of(fd);
+    let area = state.quota().area_of(fd);
     let removed = state
         .filesystem()
         .remove_directory_at(Resource::new_borrow(fd), path)
@@ -709,15 +731,15 @@ async fn remove_directory_at(mut store: Store<'_>, fd: u32, path: String) -> Ans
     Ok((removed,))
 }
 
-async fn rename_at(
-    mut store: Store<'_>,
+async fn rename_at<T: QuotaView>(
+    mut store: Store<'_, T>,
     fd: u32,
     old: String,
     new_fd: u32,
     new: String,
 ) -> Answer<()> {
     let state = store.data_mut();
-    let (from, to) = (state.quota.area_of(fd), state.quota.area_of(new_fd));
+    let (from, to) = (state.quota().area_of(fd), state.quota().area_of(new_fd));
     if from.as_ref().map(|a| a.0) != to.as_ref().map(|a| a.0) {
         return Ok((Err(ErrorCode::CrossDevice),));
     }
@@ -762,10 +784,15 @@ async fn rename_at(
 }
 
 /// `descriptor.write` (`pwrite`).
-async fn write_at(mut store: Store<'_>, fd: u32, bytes: Vec<u8>, offset: u64) -> Answer<u64> {
+async fn write_at<T: QuotaView>(
+    mut store: Store<'_, T>,
+    fd: u32,
+    bytes: Vec<u8>,
+    offset: u64,
+) -> Answer<u64> {
     let state = store.data_mut();
     let len = bytes.len() as u64;
-    let charge = match state.quota.area_of(fd) {
+    let charge = match state.quota().area_of(fd) {
         Some((_, area)) => match file_of(state.ctx().table, fd)? {
             Some(file) => match Charge::begin(area, file, |_| offset.saturating_add(len)) {
                 Ok(charge) => charge,
@@ -786,9 +813,9 @@ async fn write_at(mut store: Store<'_>, fd: u32, bytes: Vec<u8>, offset: u64) ->
 }
 
 /// `descriptor.set-size` (`ftruncate`).
-async fn set_size(mut store: Store<'_>, fd: u32, size: u64) -> Answer<()> {
+async fn set_size<T: QuotaView>(mut store: Store<'_, T>, fd: u32, size: u64) -> Answer<()> {
     let state = store.data_mut();
-    let charge = match state.quota.area_of(fd) {
+    let charge = match state.quota().area_of(fd) {
         Some((_, area)) => match file_of(state.ctx().table, fd)? {
             Some(file) => match Charge::begin(area, file, |_| size) {
                 Ok(charge) => charge,
@@ -810,8 +837,8 @@ async fn set_size(mut store: Store<'_>, fd: u32, size: u64) -> Answer<()> {
 
 /// `write-via-stream` (`at`: its offset) or `append-via-stream` (`at` `None`), noting the
 /// stream when it writes a file of an area.
-async fn open_stream(
-    mut store: Store<'_>,
+async fn open_stream<T: QuotaView>(
+    mut store: Store<'_, T>,
     fd: u32,
     at: Option<u64>,
 ) -> Answer<Resource<DynOutputStream>> {
@@ -826,7 +853,7 @@ async fn open_stream(
     };
     let opened = answer(opened)?;
     if let Ok(stream) = &opened {
-        match state.quota.area_of(fd) {
+        match state.quota().area_of(fd) {
             Some((area, _)) => {
                 if let Some(file) = file_of(state.ctx().table, fd)? {
                     let noted = Stream {
@@ -834,11 +861,11 @@ async fn open_stream(
                         file: Arc::downgrade(&file),
                         at,
                     };
-                    state.quota.note_stream(stream.rep(), noted);
+                    state.quota().note_stream(stream.rep(), noted);
                 }
             }
             None => {
-                state.quota.streams.remove(&stream.rep());
+                state.quota().streams.remove(&stream.rep());
             }
         }
     }
@@ -846,7 +873,11 @@ async fn open_stream(
 }
 
 /// A counted write of `bytes` to a noted stream, whole and at once (as `file_io` writes).
-async fn counted_write(state: &mut StoreState, stream: u32, bytes: Vec<u8>) -> StreamAnswer<()> {
+async fn counted_write<T: QuotaView>(
+    state: &mut T,
+    stream: u32,
+    bytes: Vec<u8>,
+) -> StreamAnswer<()> {
     let len = bytes.len() as u64;
     let charge = match before_stream_write(state, stream, len) {
         Ok(charge) => charge,
@@ -864,12 +895,12 @@ async fn counted_write(state: &mut StoreState, stream: u32, bytes: Vec<u8>) -> S
     }
 }
 
-fn noted(state: &StoreState, stream: u32) -> bool {
-    state.quota.streams.contains_key(&stream)
+fn noted<T: QuotaView>(state: &mut T, stream: u32) -> bool {
+    state.quota().streams.contains_key(&stream)
 }
 
-async fn blocking_write(
-    mut store: Store<'_>,
+async fn blocking_write<T: QuotaView>(
+    mut store: Store<'_, T>,
     stream: Resource<DynOutputStream>,
     bytes: Vec<u8>,
 ) -> StreamAnswer<()> {
@@ -882,8 +913,8 @@ async fn blocking_write(
     stream_answer(table, written)
 }
 
-async fn write_zeroes(
-    mut store: Store<'_>,
+async fn write_zeroes<T: QuotaView>(
+    mut store: Store<'_, T>,
     stream: Resource<DynOutputStream>,
     len: u64,
     blocking: bool,
@@ -906,8 +937,8 @@ async fn write_zeroes(
 
 /// `splice`/`blocking-splice`; into a noted stream, a read of at most 64 KiB from `src`
 /// followed by a counted write.
-async fn splice(
-    mut store: Store<'_>,
+async fn splice<T: QuotaView>(
+    mut store: Store<'_, T>,
     dest: Resource<DynOutputStream>,
     src: Resource<DynInputStream>,
     len: u64,

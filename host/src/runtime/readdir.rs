@@ -32,7 +32,6 @@ use wasmtime_wasi::p2::bindings::filesystem::types::{
 use wasmtime_wasi::p2::ReaddirIterator;
 
 use super::shadow::{answer, shadow, FILESYSTEM_TYPES};
-use crate::wsgi::store::StoreState;
 
 /// Streams remembered at most; past it the notes are dropped (listings then behave as
 /// wasmtime-wasi's own), so a guest that never finishes its listings cannot grow them.
@@ -55,28 +54,34 @@ struct Listed {
 
 type Answer<T> = wasmtime::Result<(Result<T, ErrorCode>,)>;
 
+/// What the listing shadows need of an instance's store data: wasmtime-wasi's view and the
+/// instance's [`Listings`] (a trait of this module's own, as [`super::quota::QuotaView`]).
+pub trait ListingsView: wasmtime_wasi::WasiView + Send + 'static {
+    fn listings(&mut self) -> &mut Listings;
+}
+
 /// Shadows wasmtime-wasi's `read-directory`, `read-directory-entry` and `metadata-hash-at` in
 /// `linker`, which must already hold wasmtime-wasi's own `wasi:filesystem`.
-pub fn add_to_linker(linker: &mut Linker<StoreState>) -> Result<()> {
+pub fn add_to_linker<T: ListingsView>(linker: &mut Linker<T>) -> Result<()> {
     shadow(linker, FILESYSTEM_TYPES, "listing calls", define)
 }
 
-fn define(types: &mut LinkerInstance<'_, StoreState>) -> wasmtime::Result<()> {
+fn define<T: ListingsView>(types: &mut LinkerInstance<'_, T>) -> wasmtime::Result<()> {
     types.func_wrap_async(
         "[method]descriptor.read-directory",
-        |store: StoreContextMut<'_, StoreState>, (folder,): (Resource<Descriptor>,)| {
+        |store: StoreContextMut<'_, T>, (folder,): (Resource<Descriptor>,)| {
             Box::new(open(store, folder.rep()))
         },
     )?;
     types.func_wrap_async(
         "[method]directory-entry-stream.read-directory-entry",
-        |store: StoreContextMut<'_, StoreState>, (stream,): (Resource<ReaddirIterator>,)| {
+        |store: StoreContextMut<'_, T>, (stream,): (Resource<ReaddirIterator>,)| {
             Box::new(next(store, stream.rep()))
         },
     )?;
     types.func_wrap_async(
         "[method]descriptor.metadata-hash-at",
-        |store: StoreContextMut<'_, StoreState>,
+        |store: StoreContextMut<'_, T>,
          (folder, flags, path): (Resource<Descriptor>, PathFlags, String)| {
             Box::new(hash_at(store, folder.rep(), flags, path))
         },
@@ -84,8 +89,8 @@ fn define(types: &mut LinkerInstance<'_, StoreState>) -> wasmtime::Result<()> {
 }
 
 /// `read-directory`, noting the folder of the new stream.
-async fn open(
-    mut store: StoreContextMut<'_, StoreState>,
+async fn open<T: ListingsView>(
+    mut store: StoreContextMut<'_, T>,
     folder: u32,
 ) -> Answer<Resource<ReaddirIterator>> {
     let state = store.data_mut();
@@ -97,7 +102,7 @@ async fn open(
         Ok(stream) => stream,
         Err(code) => return Ok((Err(code),)),
     };
-    let folders = &mut state.listings.folders;
+    let folders = &mut state.listings().folders;
     if folders.len() >= MAX_STREAMS {
         folders.clear();
     }
@@ -107,13 +112,13 @@ async fn open(
 
 /// `read-directory-entry`, passing over entries that are gone, and noting the hash of the
 /// one returned.
-async fn next(
-    mut store: StoreContextMut<'_, StoreState>,
+async fn next<T: ListingsView>(
+    mut store: StoreContextMut<'_, T>,
     stream: u32,
 ) -> Answer<Option<DirectoryEntry>> {
     let state = store.data_mut();
-    state.listings.last = None;
-    let folder = state.listings.folders.get(&stream).copied();
+    state.listings().last = None;
+    let folder = state.listings().folders.get(&stream).copied();
     loop {
         let read = state
             .filesystem()
@@ -122,7 +127,7 @@ async fn next(
         let entry = match answer(read)? {
             Ok(Some(entry)) => entry,
             Ok(None) => {
-                state.listings.folders.remove(&stream);
+                state.listings().folders.remove(&stream);
                 return Ok((Ok(None),));
             }
             Err(ErrorCode::NoEntry) => continue,
@@ -141,7 +146,7 @@ async fn next(
             .await;
         match answer(hashed)? {
             Ok(hash) => {
-                state.listings.last = Some(Listed {
+                state.listings().last = Some(Listed {
                     folder,
                     name: entry.name.clone(),
                     hash,
@@ -156,14 +161,14 @@ async fn next(
 }
 
 /// `metadata-hash-at`; the first hash of the entry just listed comes from the listing.
-async fn hash_at(
-    mut store: StoreContextMut<'_, StoreState>,
+async fn hash_at<T: ListingsView>(
+    mut store: StoreContextMut<'_, T>,
     folder: u32,
     flags: PathFlags,
     path: String,
 ) -> Answer<MetadataHashValue> {
     let state = store.data_mut();
-    if let Some(listed) = state.listings.last.take() {
+    if let Some(listed) = state.listings().last.take() {
         if listed.folder == folder && flags == PathFlags::empty() && listed.name == path {
             return Ok((Ok(listed.hash),));
         }

@@ -8,9 +8,8 @@
 use anyhow::Result;
 use wasmtime::component::{Linker, LinkerInstance};
 use wasmtime_wasi::p2::bindings::filesystem::types::ErrorCode;
-use wasmtime_wasi::p2::FsError;
-
-use crate::wsgi::store::StoreState;
+use wasmtime_wasi::p2::bindings::io::streams;
+use wasmtime_wasi::p2::{FsError, StreamError};
 
 /// The interface wasmtime-wasi 48 links `wasi:filesystem/types` under (every guest 0.2.x
 /// import resolves to it).
@@ -20,11 +19,11 @@ pub const IO_STREAMS: &str = "wasi:io/streams@0.2.12";
 
 /// Runs `define` on `interface` of `linker` with shadowing allowed, so the functions it
 /// defines replace wasmtime-wasi's; `what` names them in the error.
-pub fn shadow(
-    linker: &mut Linker<StoreState>,
+pub fn shadow<T: 'static>(
+    linker: &mut Linker<T>,
     interface: &str,
     what: &str,
-    define: impl FnOnce(&mut LinkerInstance<'_, StoreState>) -> wasmtime::Result<()>,
+    define: impl FnOnce(&mut LinkerInstance<'_, T>) -> wasmtime::Result<()>,
 ) -> Result<()> {
     linker.allow_shadowing(true);
     let defined = linker
@@ -41,4 +40,19 @@ pub fn answer<T>(result: Result<T, FsError>) -> wasmtime::Result<Result<T, Error
         Ok(value) => Ok(Ok(value)),
         Err(error) => Ok(Err(error.downcast()?)),
     }
+}
+
+/// A stream error as the guest sees it: closed, or failed with an error resource; a trap
+/// stays a trap.
+pub fn to_guest(
+    table: &mut wasmtime::component::ResourceTable,
+    error: StreamError,
+) -> wasmtime::Result<streams::StreamError> {
+    Ok(match error {
+        StreamError::Closed => streams::StreamError::Closed,
+        StreamError::LastOperationFailed(e) => {
+            streams::StreamError::LastOperationFailed(table.push(e)?)
+        }
+        StreamError::Trap(e) => return Err(e),
+    })
 }

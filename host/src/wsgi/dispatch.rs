@@ -21,7 +21,8 @@ use std::sync::Arc;
 use http::{header, HeaderValue, Response, StatusCode};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use super::io::{Failure, Head, RequestBody, RequestIo, ResponseSink, Whole};
+use super::head::{Head, Whole};
+use super::io::{Failure, RequestBody, RequestIo, ResponseSink};
 use crate::config::Isolation;
 use crate::response::body::{self, Body};
 use crate::response::pages;

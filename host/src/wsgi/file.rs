@@ -17,7 +17,6 @@ use tokio::io::AsyncReadExt;
 
 use super::io::RequestIo;
 use crate::wsgi::bindings::host::{ResponseHead, SendFileError};
-use crate::wsgi::store::StoreState;
 
 /// The most bytes read from the file per chunk.
 const CHUNK: usize = 256 * 1024;
@@ -36,14 +35,13 @@ pub struct Mount {
 /// Sends `head` (unless already sent), then `length` bytes (or the rest) of the file at
 /// guest path `path` from `offset`.
 pub async fn send(
-    state: &mut StoreState,
+    io: &mut RequestIo,
+    mounts: &[Mount],
     head: Option<ResponseHead>,
     path: &str,
     offset: u64,
     length: Option<u64>,
 ) -> wasmtime::Result<Result<u64, SendFileError>> {
-    let mounts = state.files.clone();
-    let io = RequestIo::io(state)?;
     if io.head_sent() == head.is_some() {
         let reason = match head {
             Some(_) => "send-file with a head after the headers were sent",
@@ -51,7 +49,7 @@ pub async fn send(
         };
         return Ok(Err(SendFileError::Refused(reason.into())));
     }
-    let (file, size) = match open(&mounts, path).await {
+    let (file, size) = match open(mounts, path).await {
         Ok(opened) => opened,
         Err(reason) => return Ok(Err(SendFileError::Refused(reason))),
     };

@@ -2,9 +2,17 @@
 //! `send-headers`/`send-response`, checked and turned into hyper's types, and the body
 //! length the app promised with `Content-Length` (which `io` holds it to).
 
+use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
-use super::io::Head;
+/// Status and headers, handed to the dispatcher when the guest sends them.
+pub struct Head {
+    pub status: StatusCode,
+    pub reason: Option<hyper::ext::ReasonPhrase>,
+    pub headers: HeaderMap,
+    /// The whole body, when the guest sent it with the headers (`send-response`).
+    pub body: Option<Whole>,
+}
 
 /// Hop-by-hop headers belong to the connection, which the server owns (PEP 3333).
 const HOP_BY_HOP: [&str; 8] = [
@@ -17,6 +25,13 @@ const HOP_BY_HOP: [&str; 8] = [
     "transfer-encoding",
     "upgrade",
 ];
+
+/// A body sent whole with the head; `short` when it ended before its `Content-Length`, so
+/// the response must end by closing the connection.
+pub struct Whole {
+    pub bytes: Bytes,
+    pub short: bool,
+}
 
 /// Checks the app's status line and headers and turns them into hyper's types. Header
 /// strings are PEP 3333 native strings: each character stands for one latin-1 byte.

@@ -14,19 +14,17 @@
 //! connection. The client never sees a malformed stream.
 
 use bytes::Bytes;
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use http_body_util::BodyExt;
 use hyper::body::Frame;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
-use super::head::{parse_head, promised_length};
-use crate::http::request_body::BodyRefused;
+use super::head::{parse_head, promised_length, Head, Whole};
+use crate::response::body::BodyRefused;
 use crate::response::body::Sent;
 use crate::runtime::budget::{MemoryBudget, Reservation};
-use crate::wsgi::bindings::host;
-use crate::wsgi::store::StoreState;
 
 /// The request body as the app sees it (hyper's `Incoming`, boxed).
 pub type RequestBody =
@@ -34,22 +32,6 @@ pub type RequestBody =
 
 /// The most bytes one `read-body` call returns, whatever the guest asks for.
 const MAX_READ: usize = 1024 * 1024;
-
-/// Status and headers, handed to the dispatcher when the guest sends them.
-pub struct Head {
-    pub status: StatusCode,
-    pub reason: Option<hyper::ext::ReasonPhrase>,
-    pub headers: HeaderMap,
-    /// The whole body, when the guest sent it with the headers (`send-response`).
-    pub body: Option<Whole>,
-}
-
-/// A body sent whole with the head; `short` when it ended before its `Content-Length`, so
-/// the response must end by closing the connection.
-pub struct Whole {
-    pub bytes: Bytes,
-    pub short: bool,
-}
 
 /// Why a request has no head from the guest: the status the client gets instead.
 #[derive(Debug, Clone, Copy)]
@@ -259,81 +241,34 @@ impl RequestIo {
         self.owed
     }
 
-    pub fn io(state: &mut StoreState) -> wasmtime::Result<&mut RequestIo> {
-        state
-            .request
-            .as_mut()
-            .ok_or_else(|| wasmtime::format_err!("a host call arrived outside of a request"))
-    }
-}
-
-impl host::Host for StoreState {
-    async fn read_body(&mut self, max: u32) -> wasmtime::Result<Result<Vec<u8>, String>> {
-        let io = RequestIo::io(self)?;
+    /// Up to `max` bytes of the request body (at most `MAX_READ`); empty at its end. A body
+    /// the front end stopped fails, and the status it deserves is kept for the response.
+    pub async fn read_body(&mut self, max: u32) -> Result<Vec<u8>, String> {
         let max = (max as usize).clamp(1, MAX_READ);
         loop {
-            if !io.pending.is_empty() {
-                let n = max.min(io.pending.len());
-                return Ok(Ok(io.pending.split_to(n).to_vec()));
+            if !self.pending.is_empty() {
+                let n = max.min(self.pending.len());
+                return Ok(self.pending.split_to(n).to_vec());
             }
-            if io.body_done {
-                return Ok(Ok(Vec::new()));
+            if self.body_done {
+                return Ok(Vec::new());
             }
-            match io.body.frame().await {
-                None => io.body_done = true,
+            match self.body.frame().await {
+                None => self.body_done = true,
                 Some(Ok(frame)) => {
                     if let Ok(data) = frame.into_data() {
-                        io.pending = data;
+                        self.pending = data;
                     }
                 }
                 Some(Err(error)) => {
-                    io.body_done = true;
-                    io.body_refused = Some(match error.downcast_ref::<BodyRefused>() {
-                        Some(refused) => refused.0.status,
+                    self.body_done = true;
+                    self.body_refused = Some(match error.downcast_ref::<BodyRefused>() {
+                        Some(refused) => refused.status,
                         None => StatusCode::BAD_REQUEST,
                     });
-                    return Ok(Err(format!("cannot read the request body: {error}")));
+                    return Err(format!("cannot read the request body: {error}"));
                 }
             }
         }
-    }
-
-    async fn send_headers(
-        &mut self,
-        status: String,
-        headers: Vec<(String, String)>,
-    ) -> wasmtime::Result<Result<(), String>> {
-        Ok(RequestIo::io(self)?.send_head(&status, &headers, None))
-    }
-
-    async fn send_response(
-        &mut self,
-        status: String,
-        headers: Vec<(String, String)>,
-        body: Vec<u8>,
-    ) -> wasmtime::Result<Result<(), String>> {
-        Ok(RequestIo::io(self)?.send_head(&status, &headers, Some(body)))
-    }
-
-    async fn write(&mut self, chunk: Vec<u8>) -> wasmtime::Result<Result<(), String>> {
-        Ok(RequestIo::io(self)?.push(Bytes::from(chunk)).await)
-    }
-
-    async fn send_file(
-        &mut self,
-        head: Option<host::ResponseHead>,
-        path: String,
-        offset: u64,
-        length: Option<u64>,
-    ) -> wasmtime::Result<Result<u64, host::SendFileError>> {
-        super::file::send(self, head, &path, offset, length).await
-    }
-
-    async fn log(&mut self, text: String) -> wasmtime::Result<()> {
-        let io = RequestIo::io(self)?;
-        for line in text.trim_end().lines() {
-            tracing::warn!(target: "wsgi.errors", site = %io.site, request = io.request_id, "{line}");
-        }
-        Ok(())
     }
 }

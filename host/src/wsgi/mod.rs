@@ -6,6 +6,7 @@ pub mod dispatch;
 pub mod environ;
 pub mod file;
 pub mod head;
+pub mod host;
 pub mod io;
 pub mod pool;
 pub mod store;

@@ -150,6 +150,18 @@ pub struct StoreState {
     pub quota: Tracker,
 }
 
+impl crate::runtime::readdir::ListingsView for StoreState {
+    fn listings(&mut self) -> &mut Listings {
+        &mut self.listings
+    }
+}
+
+impl crate::runtime::quota::QuotaView for StoreState {
+    fn quota(&mut self) -> &mut Tracker {
+        &mut self.quota
+    }
+}
+
 /// Caps each memory of an instance and charges its growth to the site's budget.
 pub struct MemoryLimiter {
     cap: u64,
