@@ -13,8 +13,8 @@
 //! | [`wsgi`] | the host side of `wit/`: bindings, store, instance pool, dispatch, environ, request I/O |
 //! | [`build`] | site builds in child processes, cached by content hash |
 //! | [`runtime`] | wasmtime without WSGI: engines, memory budget, lanes, data lock, the WASI shadows |
-//! | [`response`] | the response body type and the fixed error pages every step answers with |
 //! | [`telemetry`] | the request-end hook, access logs, metrics |
+//! | [`response`] | the response body type and the fixed error pages every step answers with |
 //! | [`config`] | wsgi-wasm.toml and site.toml, resolved into the validated types all the others use |
 //!
 //! Imports point down this table: a folder uses the folders below it, never one above it,
@@ -23,14 +23,14 @@
 //! `runtime::readdir::ListingsView`, which the WSGI store implements).
 //! `tools/modgraph.py` checks it.
 
-pub mod admin;
-pub mod build;
+pub(crate) mod admin;
+pub(crate) mod build;
 pub mod cli;
-pub mod config;
-pub mod http;
-pub mod response;
-pub mod runtime;
-pub mod sites;
-pub mod static_files;
-pub mod telemetry;
-pub mod wsgi;
+pub(crate) mod config;
+pub(crate) mod http;
+pub(crate) mod response;
+pub(crate) mod runtime;
+pub(crate) mod sites;
+pub(crate) mod static_files;
+pub(crate) mod telemetry;
+pub(crate) mod wsgi;

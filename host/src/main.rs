@@ -20,7 +20,7 @@ fn main() -> std::process::ExitCode {
         .init();
     let cli = wsgi_wasm::cli::Cli::parse();
     if wsgi_wasm::cli::is_build_site(&cli) {
-        return wsgi_wasm::build::worker::run();
+        return wsgi_wasm::cli::build_site();
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

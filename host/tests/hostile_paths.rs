@@ -213,6 +213,7 @@ fn hostile_paths_symlinked_config_files_never_read_host_files() {
 }
 
 /// Whether the test runs as root (needed to make files of another owner).
+#[allow(unsafe_code)] // the `unsafe` block below says why it holds
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }

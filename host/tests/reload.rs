@@ -44,8 +44,7 @@ fn reload_command(server: &Server) -> common::Finished {
 }
 
 fn hangup(server: &Server) {
-    let sent = unsafe { libc::kill(server.pid() as libc::pid_t, libc::SIGHUP) };
-    assert_eq!(sent, 0, "SIGHUP sent");
+    server.signal(libc::SIGHUP);
 }
 
 /// Waits until `check` holds, polling; panics with `what` and the log after two minutes

@@ -55,7 +55,8 @@ use tokio::sync::Semaphore;
 
 use crate::config::host_name::normalize_host;
 use crate::config::{AdminToken, ServerConfig};
-use crate::http::request::App;
+use crate::http::listen::accept_loop;
+use crate::http::state::ServerState;
 use crate::sites::reload;
 
 /// Admin connections open at once; more wait in the listen backlog.
@@ -65,7 +66,7 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the admin routes answer from.
 struct Admin {
-    app: Arc<App>,
+    app: Arc<ServerState>,
     reload: reload::Handle,
     stopping: AtomicBool,
     access: Access,
@@ -110,10 +111,10 @@ pub async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
 /// resolves, `/healthz` answers `503 stopping`.
 pub async fn serve(
     listener: TcpListener,
-    app: Arc<App>,
+    app: Arc<ServerState>,
     reload: reload::Handle,
     access: Access,
-    shutdown: impl Future<Output = ()>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let admin = Arc::new(Admin {
         app,
@@ -126,57 +127,45 @@ pub async fn serve(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT);
-    tokio::pin!(shutdown);
-    let mut signalled = false;
-    loop {
-        let permit = tokio::select! {
-            biased;
-            () = &mut shutdown, if !signalled => {
-                signalled = true;
-                admin.stopping.store(true, Ordering::Relaxed);
-                continue;
-            }
-            permit = permits.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return,
-            },
-        };
-        let (stream, peer) = tokio::select! {
-            biased;
-            () = &mut shutdown, if !signalled => {
-                signalled = true;
-                admin.stopping.store(true, Ordering::Relaxed);
-                continue;
-            }
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(error) => {
-                    tracing::warn!("admin listener: accept failed: {error}; retrying");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
+    // The admin listener outlives the shutdown's start: while connections drain it says
+    // `stopping` on `/healthz`, so a load balancer takes the node out.
+    tokio::spawn({
         let admin = admin.clone();
-        let local = stream.local_addr().ok().map(|a| a.ip());
-        let service = service_fn(move |request| {
+        async move {
+            shutdown.await;
+            admin.stopping.store(true, Ordering::Relaxed);
+        }
+    });
+    let full = "admin listener: all its connections are in use";
+    let forever = std::future::pending();
+    accept_loop(
+        &listener,
+        &permits,
+        full,
+        forever,
+        |stream, peer, permit| {
             let admin = admin.clone();
-            async move {
-                let answer = match admin.refusal(&request, local) {
-                    Some(refused) => refused,
-                    None => admin.answer(request).await,
-                };
-                Ok::<_, Infallible>(answer)
-            }
-        });
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%peer, "admin connection ended: {error}");
-            }
-            drop(permit);
-        });
-    }
+            let local = stream.local_addr().ok().map(|a| a.ip());
+            let service = service_fn(move |request| {
+                let admin = admin.clone();
+                async move {
+                    let answer = match admin.refusal(&request, local) {
+                        Some(refused) => refused,
+                        None => admin.answer(request).await,
+                    };
+                    Ok::<_, Infallible>(answer)
+                }
+            });
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::debug!(%peer, "admin connection ended: {error}");
+                }
+                drop(permit);
+            });
+        },
+    )
+    .await;
 }
 
 impl Admin {

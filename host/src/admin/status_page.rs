@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use crate::http::request::App;
+use crate::http::state::ServerState;
 use crate::runtime::quota::Usage;
 use crate::sites::catalog::SiteReport;
 use crate::sites::live::LiveSite;
@@ -61,7 +61,7 @@ pub struct SiteStatus {
 
 /// Every configured site: its report (when it has one) and its served version (when
 /// there is one), by name.
-fn each_site(app: &App) -> Vec<(String, Option<SiteReport>, Option<Arc<LiveSite>>)> {
+fn each_site(app: &ServerState) -> Vec<(String, Option<SiteReport>, Option<Arc<LiveSite>>)> {
     let table = app.catalog().current();
     let mut sites: Vec<(String, Option<SiteReport>, Option<Arc<LiveSite>>)> = app
         .catalog()
@@ -102,7 +102,7 @@ fn usage(live: Option<&Arc<LiveSite>>) -> (usize, u64, u64) {
 }
 
 /// The gauges of every site, for a metrics scrape.
-pub fn live(app: &App) -> Vec<Live> {
+pub fn live(app: &ServerState) -> Vec<Live> {
     each_site(app)
         .into_iter()
         .map(|(name, report, live)| {
@@ -119,7 +119,7 @@ pub fn live(app: &App) -> Vec<Live> {
 }
 
 /// What the page shows now.
-pub fn survey(app: &App, stopping: bool) -> Status {
+pub fn survey(app: &ServerState, stopping: bool) -> Status {
     let metrics = app.metrics();
     let sites = each_site(app)
         .into_iter()

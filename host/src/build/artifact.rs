@@ -163,6 +163,7 @@ pub fn prune(state_dir: &Path, site: &str, keep: &[&str]) -> Result<usize> {
 
 /// Whether the build process that owns the work folder `name` (`<hash>.tmp-<pid>`) still
 /// runs.
+#[allow(unsafe_code)] // each `unsafe` block below says why it holds
 fn work_folder_alive(name: &str) -> bool {
     let Some(pid) = name
         .rsplit_once(".tmp-")

@@ -3,7 +3,7 @@
 //! imports and its warmup URLs) or a tenant's requirements can never hold, grow or stall
 //! the server.
 //!
-//! Sits between the server's reloader (`sites.rs`, `reload.rs`), which decides what to
+//! Sits between the server's reloader (`sites/live.rs`, `sites/reload.rs`), which decides what to
 //! build, and the build steps (`site.rs`), which run in the child (`worker.rs` is its entry
 //! point: `wsgi-wasm build-site`, hidden). The server passes:
 //! - the [`Plan`] as JSON on the child's stdin;
@@ -55,6 +55,7 @@ const MAX_FILE: u64 = 4 << 30;
 
 /// Runs the build of `plan` in a build process over the site folder `root`; `progress` is
 /// told each step as it begins. The error is the message for the log and the status page.
+#[allow(unsafe_code)] // each `unsafe` block below says why it holds
 pub async fn run(
     plan: &Plan,
     root: &SiteDir,
@@ -160,6 +161,7 @@ fn died(plan: &Plan, status: std::io::Result<std::process::ExitStatus>) -> Strin
 }
 
 /// Kills the build process and everything it started (its process group).
+#[allow(unsafe_code)] // each `unsafe` block below says why it holds
 fn kill_group(pid: Option<u32>) {
     if let Some(pid) = pid {
         // SAFETY: kill only sends a signal, to the process group the child leads.
@@ -178,6 +180,7 @@ struct ChildLimits {
 }
 
 impl ChildLimits {
+    #[allow(unsafe_code)] // each `unsafe` block below says why it holds
     fn apply(self) -> std::io::Result<()> {
         let check = |result: libc::c_int| {
             if result == -1 {

@@ -19,6 +19,5 @@ pub mod vendor;
 pub mod worker;
 
 pub use artifact::{cached, package_folders, Artifact};
-pub use error::BuildError;
 pub use plan::{Plan, Sources};
 pub use site::Built;

@@ -72,7 +72,12 @@ pub fn list(
     })?;
     let mut files = Vec::new();
     let walk = Walk { site, skip, limits };
-    walk.folder(&dir, folder, "", 0, tally, &mut files)?;
+    let top = Place {
+        at: folder,
+        prefix: "",
+        depth: 0,
+    };
+    walk.folder(&dir, top, tally, &mut files)?;
     files.sort();
     Ok(files)
 }
@@ -83,18 +88,25 @@ struct Walk<'a> {
     limits: &'a TreeLimits,
 }
 
+/// Where a folder of the walk is: `at`, relative to the site folder; `prefix`, its path
+/// below the tree's root; `depth`, how many folders below the root.
+#[derive(Clone, Copy)]
+struct Place<'p> {
+    at: &'p Path,
+    prefix: &'p str,
+    depth: usize,
+}
+
 impl Walk<'_> {
-    /// Lists `dir` (the folder at `at`, relative to the site folder), `prefix` being its path
-    /// below the tree's root.
+    /// Lists `dir`, the folder at `place`.
     fn folder(
         &self,
         dir: &Dir,
-        at: &Path,
-        prefix: &str,
-        depth: usize,
+        place: Place<'_>,
         tally: &mut Tally,
         files: &mut Vec<Listed>,
     ) -> Result<()> {
+        let Place { at, prefix, depth } = place;
         if depth > MAX_DEPTH {
             bail!(
                 "`{}` is nested more than {MAX_DEPTH} folders deep (a symlink loop?)",
@@ -150,7 +162,12 @@ impl Walk<'_> {
                 let sub = dir.open_dir(name).map_err(|error| {
                     anyhow::anyhow!("cannot open `{}`: {}", shown(), describe(&error))
                 })?;
-                self.folder(&sub, &path, &relative, depth + 1, tally, files)?;
+                let place = Place {
+                    at: &path,
+                    prefix: &relative,
+                    depth: depth + 1,
+                };
+                self.folder(&sub, place, tally, files)?;
             } else if meta.is_file() {
                 if SiteDir::foreign_link(&meta, self.site.owner()) {
                     bail!("`{}` is {}", shown(), foreign_link_reason());

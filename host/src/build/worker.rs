@@ -40,6 +40,7 @@ pub fn run() -> std::process::ExitCode {
 }
 
 /// The plan and the site folder the server passed.
+#[allow(unsafe_code)] // each `unsafe` block below says why it holds
 fn prepare() -> anyhow::Result<(Plan, SiteDir)> {
     let mut input = String::new();
     std::io::stdin().take(16 << 20).read_to_string(&mut input)?;

@@ -11,8 +11,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, ServerConfig};
 use crate::http::listen;
-use crate::http::request::App;
 use crate::http::shutdown::Shutdown;
+use crate::http::state::ServerState;
 use crate::runtime::create_engines;
 use crate::sites::catalog::{Catalog, Table};
 use crate::sites::live;
@@ -25,6 +25,7 @@ use crate::telemetry::metrics::Metrics;
     version,
     about = "Host many Python WSGI sites, each sandboxed in WebAssembly"
 )]
+/// The command line of `wsgi-wasm`, parsed by clap.
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -127,10 +128,19 @@ impl ConfigArgs {
 
 /// Whether the command line asks for a site build (`build-site`, see `build::worker`), which
 /// runs without the server's async runtime.
+/// The hidden `build-site` command: one site build in this process, started by the server
+/// (`build::child`); it runs before any async runtime exists.
+pub fn build_site() -> std::process::ExitCode {
+    crate::build::worker::run()
+}
+
+/// Whether the command line is the hidden `build-site` command, which must run before the
+/// async runtime starts ([`build_site`]).
 pub fn is_build_site(cli: &Cli) -> bool {
     matches!(cli.command, Some(Command::BuildSite))
 }
 
+/// Runs the command the command line names (`serve` when it names none).
 pub async fn run(cli: Cli) -> Result<()> {
     match cli
         .command
@@ -182,7 +192,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let catalog = Arc::new(Catalog::new(Table::new(served, &server)));
     let metrics = Arc::new(Metrics::new());
     reload::record_loaded(&catalog, &metrics, &loaded);
-    let app = App::new(catalog.clone(), metrics.clone()).with_access_log(access_log.clone());
+    let app =
+        ServerState::new(catalog.clone(), metrics.clone()).with_access_log(access_log.clone());
     let app = Arc::new(app);
     for site in catalog.current().sites.iter() {
         let names = &site.config.server_names;

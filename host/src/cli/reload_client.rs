@@ -1,5 +1,5 @@
 //! `wsgi-wasm reload`: asks a running server to reread its configuration, through its admin
-//! listener (`POST /reload`, see `admin.rs`), and prints what the server answered.
+//! listener (`POST /reload`, see `admin/mod.rs`), and prints what the server answered.
 //!
 //! The exit status says whether the new configuration was taken: 0 when it was, 1 when the
 //! server rejected it (the server keeps serving the old one) or could not be reached. A

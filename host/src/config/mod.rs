@@ -30,9 +30,9 @@ pub use names::Held;
 pub use network::Network;
 pub use server::admin_address;
 pub use server::{load_server, AdminToken, FrontConfig, ServerConfig, UnknownHost};
-pub use site::{Site, SiteDefaults, SITE_FILE};
+pub use site::{Site, SITE_FILE};
 pub use site_dir::SiteDir;
 #[cfg(test)]
 pub use sites::load_sites;
 pub use sites::read_sites;
-pub use static_root::{StaticDefaults, StaticOptions};
+pub use static_root::StaticOptions;

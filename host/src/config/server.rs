@@ -108,7 +108,7 @@ pub struct ServerConfig {
     /// `admin`: the admin listener's address (`None`: `"off"`).
     pub admin: Option<SocketAddr>,
     /// `admin_hosts`: Host names (lower-cased, without port) the admin listener answers
-    /// besides the loopback ones (`admin.rs`).
+    /// besides the loopback ones (`admin/mod.rs`).
     pub admin_hosts: Vec<String>,
     /// `admin_token_file`: the token every admin route but `/healthz` asks for, read once.
     pub admin_token: Option<AdminToken>,
@@ -126,10 +126,10 @@ pub struct ServerConfig {
 pub struct FrontConfig {
     /// Time a client has to send a request head (hyper's `header_read_timeout`); the same
     /// timer closes a kept-alive connection that sends no next request, and a new
-    /// connection that has not shown which protocol it speaks (`front::conn`).
+    /// connection that has not shown which protocol it speaks (`http::conn`).
     pub header_timeout: Duration,
     /// HTTP/2: how long a connection may stay with no open stream before it gets a GOAWAY;
-    /// also the interval of the server's PINGs (`front::conn`).
+    /// also the interval of the server's PINGs (`http::conn`).
     pub idle_timeout: Duration,
     /// Client connections open at once; at the cap, the server stops accepting (new
     /// connections wait in the listen backlog) until one closes.

@@ -34,3 +34,4 @@ pub mod request;
 pub mod request_body;
 pub mod shutdown;
 pub mod sniff;
+pub mod state;

@@ -17,18 +17,6 @@ pub struct Refusal {
     pub reason: String,
 }
 
-/// The site limit behind a refusal (a response extension, for the metrics): the front end
-/// answers 413 only for `max_body`, 408 only for `body_timeout` and 503 only for a site's
-/// full memory budget.
-fn breach_of(status: StatusCode) -> Option<Breach> {
-    match status {
-        StatusCode::PAYLOAD_TOO_LARGE => Some(Breach::BodySize),
-        StatusCode::REQUEST_TIMEOUT => Some(Breach::Timeout),
-        StatusCode::SERVICE_UNAVAILABLE => Some(Breach::Memory),
-        _ => None,
-    }
-}
-
 impl Refusal {
     pub fn new(status: StatusCode, reason: impl Into<String>) -> Self {
         Self {
@@ -52,7 +40,9 @@ impl Refusal {
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        if let Some(breach) = breach_of(self.status) {
+        // The front end answers 503 only for a site's full memory budget.
+        let memory = self.status == StatusCode::SERVICE_UNAVAILABLE;
+        if let Some(breach) = Breach::of(self.status, memory) {
             response.extensions_mut().insert(breach);
         }
         response

@@ -1,6 +1,6 @@
 //! The path of one request, after hyper has parsed it:
 //!
-//! 1. **Checks** (`front::sniff`, `front::checks`): the head alone: Host present and single, request-target
+//! 1. **Checks** (`http::sniff`, `http::checks`): the head alone: Host present and single, request-target
 //!    form, framing headers (no CL+TE, one Content-Length, TE ending in `chunked`), sizes
 //!    → 400/405/414/431/501, and the connection is closed.
 //! 2. **Router**: the request target's authority (absolute form, HTTP/2 `:authority`) wins
@@ -10,9 +10,9 @@
 //!    or a denial answers here; anything else falls through. Then the same for the folders
 //!    of `[static.from_packages]`, under their URL prefixes.
 //! 4. **App**: when the decoded path is inside the app's mount (else 404), the body is read
-//!    whole within the site's limits (`front::request_body`: 413/408/503/400) *before* the
+//!    whole within the site's limits (`http::request_body`: 413/408/503/400) *before* the
 //!    request waits for an instance (unless the client sent `Expect: 100-continue`: then
-//!    the app reads it as it arrives, and `100 Continue` goes out on its first read); `REMOTE_ADDR` comes from `front::forwarded`; then the
+//!    the app reads it as it arrives, and `100 Continue` goes out on its first read); `REMOTE_ADDR` comes from `http::forwarded`; then the
 //!    site's WSGI app runs with `SCRIPT_NAME` = mount and `PATH_INFO` = the rest.
 //!
 //! Refusals answer with the fixed page of their status; the reason is logged with the peer.
@@ -22,93 +22,47 @@
 //! and every log line of the request carries its id.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use http::{header, Request, Response, StatusCode};
 use http_body::Body as _;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use tokio::sync::Semaphore;
 
 use crate::config::{AppConfig, FrontConfig, UnknownHost};
 use crate::http::checks::{self, Target};
-use crate::http::conn::PeerCounts;
 use crate::http::forwarded;
 use crate::http::refusal::Refusal;
 use crate::http::request_body::{self, BodyLimits};
 use crate::http::sniff::Mark;
+use crate::http::state::ServerState;
 use crate::response::body::{self, Body, BodyError};
 use crate::response::pages;
-use crate::sites::catalog::{Catalog, Table};
+use crate::sites::catalog::Table;
 use crate::static_files::{self, Outcome};
-use crate::telemetry::access_log::AccessLog;
-use crate::telemetry::metrics::Metrics;
 use crate::telemetry::observe::{Hook, Observed, Pending, SiteName, Start, Tag};
 use crate::wsgi::pool::SitePool;
 use crate::wsgi::{self, environ};
-
-/// Everything a request needs from the server.
-pub struct App {
-    /// The sites served now; a reload swaps them (`catalog.rs`).
-    catalog: Arc<Catalog>,
-    metrics: Arc<Metrics>,
-    access_log: AccessLog,
-    /// One permit per open client connection, shared by every listener.
-    connections: Arc<Semaphore>,
-    /// Open connections per client address (`max_connections_per_ip`), for every listener.
-    peers: Arc<PeerCounts>,
-    next_request: AtomicU64,
-}
 
 /// The connection is closed without a response (nginx's `return 444`).
 #[derive(Debug, thiserror::Error)]
 #[error("no site for host `{0}`: connection closed")]
 pub struct NoSite(String);
 
-impl App {
-    /// `max_connections` is fixed for the life of the process (a reload cannot change it).
-    pub fn new(catalog: Arc<Catalog>, metrics: Arc<Metrics>) -> Self {
-        let max_connections = catalog.current().front.max_connections;
-        Self {
-            catalog,
-            metrics,
-            access_log: AccessLog::default(),
-            connections: Arc::new(Semaphore::new(max_connections)),
-            peers: Arc::new(PeerCounts::default()),
-            next_request: AtomicU64::new(1),
-        }
-    }
+/// How a request arrived: its id, the connection's two ends, and the connection's raw-byte
+/// verdict (`http::sniff`).
+#[derive(Clone, Copy)]
+struct Arrival<'a> {
+    id: u64,
+    peer: SocketAddr,
+    local: SocketAddr,
+    mark: &'a Mark,
+}
 
-    /// Writes every request's line to `access_log` (off by default).
-    pub fn with_access_log(mut self, access_log: AccessLog) -> Self {
-        self.access_log = access_log;
-        self
-    }
-
-    /// The front end's settings as last (re)loaded.
-    pub fn front(&self) -> FrontConfig {
-        self.catalog.current().front.clone()
-    }
-
-    pub fn catalog(&self) -> &Arc<Catalog> {
-        &self.catalog
-    }
-
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.metrics
-    }
-
-    pub fn connections(&self) -> &Arc<Semaphore> {
-        &self.connections
-    }
-
-    pub fn peers(&self) -> &Arc<PeerCounts> {
-        &self.peers
-    }
-
+impl ServerState {
     /// Answers one request that arrived on a connection from `peer` to `local`; `mark` says
-    /// when the connection's raw bytes showed ambiguous framing (`front::sniff`). The
+    /// when the connection's raw bytes showed ambiguous framing (`http::sniff`). The
     /// response's end (or the request's, without one) goes to the request-end hook.
     pub async fn handle(
         &self,
@@ -130,7 +84,17 @@ impl App {
         };
         let mut pending = Pending::new(hook, start);
         let answer = self
-            .answer(request, id, peer, local, mark, &table, &mut pending.site)
+            .answer(
+                request,
+                Arrival {
+                    id,
+                    peer,
+                    local,
+                    mark,
+                },
+                &table,
+                &mut pending.site,
+            )
             .await;
         match answer {
             Ok(response) => Ok(pending.respond(response)),
@@ -141,18 +105,21 @@ impl App {
         }
     }
 
-    /// Steps 1 to 4 for request `id`; the site that takes it is put in `routed`.
-    #[allow(clippy::too_many_arguments)]
+    /// Steps 1 to 4 for the request that `arrival` numbers; the site that takes it is put
+    /// in `routed`.
     async fn answer(
         &self,
         mut request: Request<Incoming>,
-        id: u64,
-        peer: SocketAddr,
-        local: SocketAddr,
-        mark: &Mark,
+        arrival: Arrival<'_>,
         table: &Table,
         routed: &mut Option<Arc<dyn SiteName>>,
     ) -> Result<Response<Body>, NoSite> {
+        let Arrival {
+            id,
+            peer,
+            local,
+            mark,
+        } = arrival;
         if let Some(reason) = mark.get() {
             return Ok(Refusal::bad_request(*reason).respond(peer, None, id));
         }
@@ -306,7 +273,7 @@ impl App {
 }
 
 /// Whether the client waits for `100 Continue` before it sends the body (HTTP/1.1 only;
-/// `front::checks` refused any other expectation).
+/// `http::checks` refused any other expectation).
 fn expects_continue(parts: &http::request::Parts) -> bool {
     parts.version == http::Version::HTTP_11 && parts.headers.contains_key(header::EXPECT)
 }

@@ -1,5 +1,5 @@
 //! Stopping the server: SIGTERM or SIGINT, shared by every listener (the public ones and the
-//! admin one). It sits around the request path: `server` asks it when to stop accepting and
+//! admin one). It sits around the request path: `listen.rs` asks it when to stop accepting and
 //! hands it each connection; `cli` waits on it before the process exits.
 //!
 //! On the first signal:
@@ -35,7 +35,7 @@ use tokio::sync::watch;
 pub enum Ended<E> {
     /// hyper's error.
     Error(E),
-    /// Its timer ran out (`front::conn`) and it was closed.
+    /// Its timer ran out (`http::conn`) and it was closed.
     Cut,
 }
 
@@ -154,7 +154,7 @@ impl Shutdown {
     /// Counts `connection` as open until it ends, and tells it to finish gracefully once the
     /// shutdown begins. Counted from this call, so call it as the connection is accepted.
     ///
-    /// `watch` runs the connection's own timers (`front::conn`): when it resolves, the
+    /// `watch` runs the connection's own timers (`http::conn`): when it resolves, the
     /// connection is cut, or told to finish (HTTP/2 GOAWAY) and cut when the future it
     /// gives resolves, if still open then.
     pub fn track<C, W>(

@@ -179,6 +179,7 @@ pub fn is_compiled(engine: &Engine, build_dir: &Path) -> bool {
 }
 
 /// Loads the build's component compiled for `engine` (by [`compile`], in a build process).
+#[allow(unsafe_code)] // each `unsafe` block below says why it holds
 pub fn load_component(engine: &Engine, build_dir: &Path) -> Result<Component> {
     let compiled = compiled_path(engine, build_dir);
     // SAFETY: the file was written by `precompile_component` (`compile`, in a build process

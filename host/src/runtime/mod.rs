@@ -1,5 +1,8 @@
-//! The WebAssembly side of the server: its engines, one component per site, and per-site
-//! pools of instances that run the guest bridge.
+//! wasmtime without WSGI: the engines and compiled components, the site's memory budget,
+//! the CPU lanes, the data lock, and the WASI shadows that change a few of wasmtime-wasi's
+//! calls (folder listings, fsync, file I/O, disk quotas). The WSGI side of an instance (its
+//! store, its pool) is in `wsgi/`; the shadows reach the store only through the view traits
+//! they define.
 
 pub mod budget;
 pub mod data_lock;

@@ -160,7 +160,13 @@ pub async fn serve(
     if method != Method::GET && !head {
         return Outcome::NotFound;
     }
-    serve_found(root, &request, &request, path, headers, head, tag)
+    let asked = Asked {
+        path,
+        headers,
+        head,
+        tag,
+    };
+    serve_found(root, &request, &request, asked)
 }
 
 /// Steps 4–9: `inside` is the path below `root`; `request` the whole request path (for the
@@ -177,15 +183,30 @@ fn refused_path(tag: Tag<'_>, path: &str, err: &path::PathError, head: bool) -> 
     Outcome::Response(reply::status(StatusCode::BAD_REQUEST, head))
 }
 
+/// What the client asked for, as the static layer's steps pass it on: the raw path, the
+/// headers, whether it is a HEAD, and the tag for log lines.
+#[derive(Clone, Copy)]
+struct Asked<'a> {
+    path: &'a str,
+    headers: &'a HeaderMap,
+    head: bool,
+    tag: Tag<'a>,
+}
+
+/// Serves `inside` (the path below `root`) of `request` (the whole decoded path, for
+/// redirects) from `root`.
 fn serve_found(
     root: &StaticRoot,
     inside: &path::RequestPath,
     request: &path::RequestPath,
-    path: &str,
-    headers: &HeaderMap,
-    head: bool,
-    tag: Tag<'_>,
+    asked: Asked<'_>,
 ) -> Outcome {
+    let Asked {
+        path,
+        headers,
+        head,
+        tag,
+    } = asked;
     let options = &*root.options;
     let accepted = if options.precompressed {
         encoding::accepted(headers)
@@ -298,7 +319,13 @@ impl Aliases {
             segments: request.segments[alias.segments.len()..].to_vec(),
             trailing_slash: request.trailing_slash,
         };
-        serve_found(&alias.root, &inside, &request, path, headers, head, tag)
+        let asked = Asked {
+            path,
+            headers,
+            head,
+            tag,
+        };
+        serve_found(&alias.root, &inside, &request, asked)
     }
 }
 

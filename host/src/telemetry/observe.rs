@@ -1,6 +1,6 @@
 //! The request-end hook: what happens once per request, when its response is over.
 //!
-//! Where it sits: `App::handle` (`request.rs`) numbers each request and notes its start
+//! Where it sits: `ServerState::handle` (`request.rs`) numbers each request and notes its start
 //! ([`Start`]) before anything else, so refusals, static files, unknown hosts and app
 //! requests alike have a request id (the one their log lines carry and the app's
 //! `AppRequest` gets). Every response's body is then wrapped in an [`Observed`] body that

@@ -173,6 +173,7 @@ fn slots() -> &'static Arc<Semaphore> {
 }
 
 /// CPU time the calling thread has used.
+#[allow(unsafe_code)] // each `unsafe` block below says why it holds
 fn thread_cpu_time() -> Duration {
     let mut now = libc::timespec {
         tv_sec: 0,

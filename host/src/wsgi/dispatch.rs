@@ -205,7 +205,7 @@ async fn run(
             let _ = head.send(Err(Failure {
                 status,
                 retry_after: None,
-                breach: breach_of(status, memory_refused),
+                breach: Breach::of(status, memory_refused),
             }));
         }
         None => io.abort(&reason),
@@ -216,19 +216,6 @@ async fn run(
         // The discarded instance may have died holding sqlite's lock folders.
         drop(lease);
         pool.recover_data(data_guard, id).await;
-    }
-}
-
-/// The site limit behind a failed request's status, for the metrics: 504 is a timeout
-/// (`request_timeout`, `cpu_time`); a streamed body that broke `body_timeout` (408) or
-/// `max_body` (413) is a timeout or a body size; any other failure after the instance was
-/// refused memory is a memory breach.
-fn breach_of(status: StatusCode, memory_refused: bool) -> Option<Breach> {
-    match status {
-        StatusCode::GATEWAY_TIMEOUT | StatusCode::REQUEST_TIMEOUT => Some(Breach::Timeout),
-        StatusCode::PAYLOAD_TOO_LARGE => Some(Breach::BodySize),
-        _ if memory_refused => Some(Breach::Memory),
-        _ => None,
     }
 }
 

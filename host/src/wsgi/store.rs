@@ -95,6 +95,7 @@ fn scratch_folders() -> Vec<(i32, std::path::PathBuf)> {
 }
 
 /// Removes `wsgi-wasm-<pid>-…` folders in the temp folder whose process no longer runs.
+#[allow(unsafe_code)] // each `unsafe` block below says why it holds
 fn sweep_scratch() {
     for (pid, path) in scratch_folders() {
         // SAFETY: kill with signal 0 only asks whether the process exists.

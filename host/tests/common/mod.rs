@@ -272,6 +272,7 @@ impl Server {
     }
 
     /// Sends the signal `sig` (`libc::SIGTERM`, ...) to the server process.
+    #[allow(unsafe_code)] // the `unsafe` block below says why it holds
     pub fn signal(&self, sig: i32) {
         // SAFETY: kill only sends a signal, to our own child, which is not reaped before drop
         // or `wait_exit`.

@@ -1,5 +1,5 @@
 //! Counters and histograms of every site, exported in Prometheus' text format by the admin
-//! listener (`admin.rs`), with the prometheus-client crate (the Prometheus project's Rust
+//! listener (`admin/mod.rs`), with the prometheus-client crate (the Prometheus project's Rust
 //! client).
 //!
 //! Where it sits: every request ends in [`Metrics::observe_request`] (called once per
@@ -46,6 +46,20 @@ pub enum Breach {
 }
 
 impl Breach {
+    /// The site limit behind a failed request's status, wherever it failed: 504 is a
+    /// timeout (`request_timeout`, `cpu_time`), 408 a body that broke `body_timeout`, 413 a
+    /// body past `max_body`; any other failure is a memory breach when `memory` says the
+    /// site was refused memory on the way (an instance's cap, or the site's budget).
+    pub fn of(status: http::StatusCode, memory: bool) -> Option<Breach> {
+        use http::StatusCode;
+        match status {
+            StatusCode::GATEWAY_TIMEOUT | StatusCode::REQUEST_TIMEOUT => Some(Breach::Timeout),
+            StatusCode::PAYLOAD_TOO_LARGE => Some(Breach::BodySize),
+            _ if memory => Some(Breach::Memory),
+            _ => None,
+        }
+    }
+
     /// Every kind, in the order of their `kind` label values.
     pub const ALL: [Breach; 4] = [
         Breach::Timeout,
