@@ -11,6 +11,9 @@ pub struct Response {
     /// Lower-cased names, in order.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The head of the request this answers, as sent (empty when the test read the
+    /// response off its own connection); failure messages show it.
+    pub request: String,
 }
 
 impl Response {
@@ -62,6 +65,7 @@ impl Response {
             reason,
             headers,
             body: Vec::new(),
+            request: String::new(),
         }
     }
 
@@ -83,6 +87,78 @@ impl Response {
     }
 }
 
+/// How much of a body a failure message shows.
+const SHOWN: usize = 64 * 1024;
+
+// Assertions: each failure shows the whole response (see `Response::describe`).
+impl Response {
+    /// The response as failure messages show it: the request it answers (when known), the
+    /// status line, the headers and the body (its first 64 KiB).
+    pub fn describe(&self) -> String {
+        let text = self.text();
+        let shown = match text.char_indices().nth(SHOWN) {
+            Some((end, _)) => format!("{}\n… ({} more bytes)", &text[..end], text.len() - end),
+            None => text,
+        };
+        let request = match self.request.trim_end() {
+            "" => String::new(),
+            head => format!("request {head:?}\n"),
+        };
+        format!(
+            "{request}status {} {}\nheaders {:?}\nbody:\n{shown}",
+            self.status, self.reason, self.headers
+        )
+    }
+
+    /// Asserts the status is `status`.
+    pub fn assert_status(&self, status: u16) -> &Response {
+        assert_eq!(self.status, status, "{}", self.describe());
+        self
+    }
+
+    /// Asserts the status is `status` and the body, as text, is `text`.
+    pub fn assert_body(&self, status: u16, text: &str) -> &Response {
+        assert_eq!(
+            (self.status, self.text().as_str()),
+            (status, text),
+            "{}",
+            self.describe()
+        );
+        self
+    }
+
+    /// Asserts the header `name` (lower case) is `expected`; `None`: there is none.
+    pub fn assert_header(&self, name: &str, expected: Option<&str>) -> &Response {
+        assert_eq!(
+            self.header(name),
+            expected,
+            "header `{name}`: {}",
+            self.describe()
+        );
+        self
+    }
+
+    /// Asserts the body, as text, holds `needle`.
+    pub fn assert_contains(&self, needle: &str) -> &Response {
+        assert!(
+            self.text().contains(needle),
+            "{needle:?} in the body: {}",
+            self.describe()
+        );
+        self
+    }
+
+    /// Asserts the body, as text, does not hold `needle`.
+    pub fn assert_lacks(&self, needle: &str) -> &Response {
+        assert!(
+            !self.text().contains(needle),
+            "no {needle:?} in the body: {}",
+            self.describe()
+        );
+        self
+    }
+}
+
 /// Reads one chunk of a chunked body; `None` at the last chunk.
 pub fn read_chunk(reader: &mut impl BufRead) -> Option<Vec<u8>> {
     let mut size = String::new();
@@ -101,6 +177,19 @@ fn read_chunked(reader: &mut impl BufRead) -> Vec<u8> {
         body.extend_from_slice(&chunk);
     }
     body
+}
+
+/// `len` bytes that do not compress and are the same on every run (a body to upload).
+pub fn noise(len: usize) -> Vec<u8> {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
 }
 
 /// `body` framed as HTTP/1.1 chunks, their sizes taken from `sizes` in turn.

@@ -67,11 +67,44 @@ impl Layout {
         );
     }
 
+    /// Writes `sites/<name>/site.toml`; returns its path.
+    pub fn site_toml(&self, name: &str, toml: &str) -> PathBuf {
+        self.write(&format!("sites/{name}/site.toml"), toml)
+    }
+
     /// Copies the fixture site `fixture` to `sites/<name>`; returns the copy's folder.
     pub fn copy_fixture(&self, fixture_name: &str, name: &str) -> PathBuf {
         let to = self.sites().join(name);
         copy_dir(&fixture(fixture_name), &to);
         to
+    }
+
+    /// Copies the app fixture `fixture` to `sites/<name>`, answering `<name>.test` where the
+    /// fixture answers `<fixture>.test`, with the `app` lines first in its `[app]` table and
+    /// `tables` appended to its `site.toml`; returns the copy's folder. Asserts that the
+    /// fixture has an `[app]` table, and none of the tables that `tables` starts.
+    pub fn app_fixture(&self, fixture_name: &str, name: &str, app: &str, tables: &str) -> PathBuf {
+        let dir = self.copy_fixture(fixture_name, name);
+        let file = dir.join("site.toml");
+        let toml = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            toml.contains("[app]\n"),
+            "the fixture `{fixture_name}` has an [app] table:\n{toml}"
+        );
+        for table in tables.lines().filter(|l| l.starts_with('[')) {
+            assert!(
+                !toml.lines().any(|l| l.trim() == table.trim()),
+                "the fixture `{fixture_name}` has no {table} table:\n{toml}"
+            );
+        }
+        let toml = toml
+            .replace(
+                &format!("\"{fixture_name}.test\""),
+                &format!("\"{name}.test\""),
+            )
+            .replace("[app]\n", &format!("[app]\n{app}"));
+        std::fs::write(&file, format!("{toml}\n{tables}")).unwrap();
+        dir
     }
 
     /// Serves `sites/` with `extra` arguments.
@@ -82,6 +115,12 @@ impl Layout {
 
     pub fn serve(self) -> Server {
         self.serve_with(&[])
+    }
+
+    /// Serves `sites/` while the layout stays with the test, so that the test can stop the
+    /// server and start another one on the same folder.
+    pub fn serve_in_place(&self) -> Server {
+        Server::launch(tempfile::tempdir().expect("a temp dir"), &self.sites(), &[])
     }
 
     /// Serves `sites/` with `extra` arguments, returning as soon as the server listens,
@@ -120,6 +159,8 @@ impl Layout {
 /// What a finished `wsgi-wasm` command printed, and how it ended.
 #[derive(Debug)]
 pub struct Finished {
+    /// The arguments it ran with, for failure messages.
+    pub args: Vec<String>,
     pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
@@ -140,6 +181,94 @@ impl Finished {
     }
 }
 
+// Assertions: each failure shows the command and all it printed (`Finished::describe`).
+impl Finished {
+    /// The command as failure messages show it: its arguments, how it ended, and what it
+    /// printed to stdout and to stderr.
+    pub fn describe(&self) -> String {
+        format!(
+            "`wsgi-wasm {}` ended with {:?}\nstdout:\n{}\nstderr:\n{}",
+            self.args.join(" "),
+            self.code,
+            self.stdout,
+            self.stderr
+        )
+    }
+
+    /// Asserts the command exited with `code`.
+    pub fn assert_exit(&self, code: i32) -> &Finished {
+        assert_eq!(self.code, Some(code), "{}", self.describe());
+        self
+    }
+
+    /// Asserts the command did not succeed: an exit code other than 0, or a signal.
+    pub fn assert_failed(&self) -> &Finished {
+        assert_ne!(self.code, Some(0), "{}", self.describe());
+        self
+    }
+
+    /// Asserts `check` printed the `ok` line of the site `name`.
+    pub fn assert_site_ok(&self, name: &str) -> &Finished {
+        assert!(
+            self.stdout.contains(&format!("ok      {name} (")),
+            "`ok` for site `{name}`: {}",
+            self.describe()
+        );
+        self
+    }
+
+    /// The `error` line `check` printed for the site `name` (the one naming its
+    /// `site.toml`); panics unless there is exactly one.
+    pub fn site_error(&self, name: &str) -> &str {
+        let file = format!("/{name}/site.toml: ");
+        let lines: Vec<&str> = self
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("error") && l.contains(&file))
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "one error for `{name}`: {}",
+            self.describe()
+        );
+        lines[0]
+    }
+
+    /// Asserts `check`'s error for the site `name` names `key` (in backticks, as
+    /// `` : `key`: ``) and says `reason` (a fragment); returns the error line.
+    pub fn assert_site_error(&self, name: &str, key: &str, reason: &str) -> &str {
+        let line = self.site_error(name);
+        assert!(
+            line.contains(&format!(": `{key}`: ")),
+            "key `{key}` in {line:?}"
+        );
+        assert!(line.contains(reason), "reason {reason:?} in {line:?}");
+        line
+    }
+
+    /// Asserts stderr names the server config `file` and `key` (as `` <file>: `key`: ``)
+    /// and says `reason` (a fragment); the failure shows the file too.
+    pub fn assert_config_error(&self, file: &Path, key: &str, reason: &str) -> &Finished {
+        let named = format!("{}: `{key}`: ", file.display());
+        let shown = || {
+            let text = std::fs::read_to_string(file).unwrap_or_default();
+            format!("{}\n{text:?} in {}", self.describe(), file.display())
+        };
+        assert!(
+            self.stderr.contains(&named),
+            "{named:?} in stderr: {}",
+            shown()
+        );
+        assert!(
+            self.stderr.contains(reason),
+            "{reason:?} in stderr: {}",
+            shown()
+        );
+        self
+    }
+}
+
 /// Runs `wsgi-wasm <args>` to completion (e.g. `check --sites DIR`).
 pub fn run_cli(args: &[&std::ffi::OsStr]) -> Finished {
     let output = Command::new(env!("CARGO_BIN_EXE_wsgi-wasm"))
@@ -150,6 +279,10 @@ pub fn run_cli(args: &[&std::ffi::OsStr]) -> Finished {
         .output()
         .expect("the wsgi-wasm binary runs");
     Finished {
+        args: args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
         code: output.status.code(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),

@@ -23,7 +23,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -226,9 +226,28 @@ impl Server {
 
     /// Sends a GET for `path` to `host` and reads the whole response.
     pub fn get(&self, host: &str, path: &str) -> Response {
+        self.get_with(host, path, "")
+    }
+
+    /// [`Server::get`] with `headers` (whole lines, each ending in `\r\n`) after `Host`.
+    pub fn get_with(&self, host: &str, path: &str, headers: &str) -> Response {
         self.request(
-            &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+            &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n"),
             b"",
+        )
+    }
+
+    /// POSTs `body` to `path` on `host`, with `headers` (whole lines, each ending in `\r\n`)
+    /// after `Host` and then its `Content-Length`; reads the whole response.
+    pub fn post(&self, host: &str, path: &str, headers: &str, body: impl AsRef<[u8]>) -> Response {
+        let body = body.as_ref();
+        self.request(
+            &format!(
+                "POST {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Content-Length: {}\r\n\
+                 Connection: close\r\n\r\n",
+                body.len()
+            ),
+            body,
         )
     }
 
@@ -250,17 +269,22 @@ impl Server {
         received
     }
 
-    /// Like [`Server::get`], and asserts a 200 (showing the body and the log when not).
+    /// Like [`Server::get`], and asserts a 200 (showing the response and the log when not).
     pub fn get_ok(&self, host: &str, path: &str) -> Response {
         let response = self.get(host, path);
+        self.assert_status(&response, 200);
+        response
+    }
+
+    /// Asserts that `response` has `status`; the failure shows the response and the log.
+    pub fn assert_status(&self, response: &Response, status: u16) {
         assert_eq!(
             response.status,
-            200,
-            "{path}: {}\n{}",
-            response.text(),
+            status,
+            "{}\nlog:\n{}",
+            response.describe(),
             self.log()
         );
-        response
     }
 
     /// Sends `head` (which must ask for `Connection: close`) and `body`; reads the response.
@@ -268,7 +292,9 @@ impl Server {
         let mut stream = self.connect();
         stream.write_all(head.as_bytes()).unwrap();
         stream.write_all(body).unwrap();
-        Response::read(&mut BufReader::new(stream), head.starts_with("HEAD "))
+        let mut response = Response::read(&mut BufReader::new(stream), head.starts_with("HEAD "));
+        response.request = head.to_owned();
+        response
     }
 
     /// Sends the signal `sig` (`libc::SIGTERM`, ...) to the server process.
@@ -282,18 +308,13 @@ impl Server {
     /// Waits up to `timeout` for the server process to exit; panics, with the log, if it
     /// does not.
     pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("the server's exit status") {
-                return status;
+        let (child, log) = (&mut self.child, &self.log);
+        wait_until("the server to exit", timeout, || {
+            match child.try_wait().expect("the server's exit status") {
+                Some(status) => Ok(status),
+                None => Err(format!("log:\n{}", log.lock().unwrap())),
             }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not exit within {timeout:?}; log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        })
     }
 }
 
@@ -330,10 +351,9 @@ pub fn get(addr: SocketAddr, host: &str, path: &str) -> Response {
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    Response::read(&mut BufReader::new(stream), false)
+    let head = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut response = Response::read(&mut BufReader::new(stream), false);
+    response.request = head;
+    response
 }
