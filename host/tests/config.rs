@@ -5,40 +5,12 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{Finished, Layout};
-
-/// `wsgi-wasm check --sites <layout>/sites [--config FILE]`.
-fn check(layout: &Layout, config: Option<&Path>) -> Finished {
-    layout.check(config)
-}
+use common::Layout;
 
 /// A site folder `sites/<name>` with this `site.toml` and an empty `public/`.
 fn site(layout: &Layout, name: &str, toml: &str) {
-    layout.write(&format!("sites/{name}/site.toml"), toml);
+    layout.site_toml(name, toml);
     std::fs::create_dir_all(layout.path(&format!("sites/{name}/public"))).unwrap();
-}
-
-/// The `error` line `check` printed for the site `name`.
-fn error_for(out: &Finished, name: &str) -> String {
-    let file = format!("/{name}/site.toml: ");
-    let lines: Vec<&str> = out
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with("error") && l.contains(&file))
-        .collect();
-    assert_eq!(lines.len(), 1, "one error for `{name}` in:\n{}", out.all());
-    lines[0].to_owned()
-}
-
-/// Asserts the message names the key in backticks and says `reason` (a fragment).
-fn assert_names(line: &str, key: &str, reason: &str) {
-    assert!(
-        line.contains(&format!(": `{key}`: ")),
-        "key `{key}` in {line:?}"
-    );
-    assert!(line.contains(reason), "reason {reason:?} in {line:?}");
 }
 
 fn good_site(layout: &Layout, name: &str) {
@@ -63,10 +35,10 @@ fn config_check_accepts_a_good_configuration() {
         "listen = [\"127.0.0.1:8080\", \"[::1]:8080\"]\nunknown_host = 421\n\
          [defaults.static]\nexpires = \"1h\"\nprecompressed = false\n",
     );
-    let out = check(&layout, Some(&layout.path("wsgi-wasm.toml")));
-    assert_eq!(out.code, Some(0), "{}", out.all());
-    assert!(out.stdout.contains("ok      one ("), "{}", out.stdout);
-    assert!(out.stdout.contains("ok      two ("), "{}", out.stdout);
+    let out = layout.check(Some(&layout.path("wsgi-wasm.toml")));
+    out.assert_exit(0)
+        .assert_site_ok("one")
+        .assert_site_ok("two");
     assert!(
         out.stdout.contains("2 site(s), no errors"),
         "{}",
@@ -119,9 +91,8 @@ fn config_check_lists_every_error_at_once() {
         "duration",
         "server_names = [\"d.test\"]\n[static]\nroot = \"public\"\nexpires = \"soon\"\n",
     );
-    let out = check(&layout, None);
-    assert_eq!(out.code, Some(1), "{}", out.all());
-    assert!(out.stdout.contains("ok      fine ("), "{}", out.stdout);
+    let out = layout.check(None);
+    out.assert_exit(1).assert_site_ok("fine");
     assert_eq!(
         out.stdout
             .lines()
@@ -137,47 +108,30 @@ fn config_check_lists_every_error_at_once() {
         out.stderr
     );
 
-    let typo = error_for(&out, "typo");
-    assert_names(&typo, "app.max_bdy", "unknown field `max_bdy`");
+    let typo = out.assert_site_error("typo", "app.max_bdy", "unknown field `max_bdy`");
     assert!(
         typo.contains("(line 3)") && typo.contains("`module`"),
         "{typo}"
     );
-    assert_names(
-        &error_for(&out, "expire"),
-        "static.expire",
-        "unknown field `expire`",
-    );
+    let expire = out.assert_site_error("expire", "static.expire", "unknown field `expire`");
     assert!(
-        error_for(&out, "expire").contains("`expires`"),
-        "the right spelling is offered"
+        expire.contains("`expires`"),
+        "the right spelling is offered: {expire}"
     );
-    assert_names(
-        &error_for(&out, "wrongtype"),
-        "default",
-        "expected a boolean",
-    );
-    assert_names(
-        &error_for(&out, "nonames"),
+    out.assert_site_error("wrongtype", "default", "expected a boolean");
+    out.assert_site_error(
+        "nonames",
         "server_names",
         "at least one name, or `default = true`",
     );
-    assert_names(&error_for(&out, "noroot"), "static.root", "missing");
-    assert_names(
-        &error_for(&out, "escape"),
+    out.assert_site_error("noroot", "static.root", "missing");
+    out.assert_site_error(
+        "escape",
         "app.python_path",
         "`../x` must be a relative path inside the site folder",
     );
-    assert_names(
-        &error_for(&out, "mount"),
-        "app.mount",
-        "`app` is not a URL path prefix",
-    );
-    assert_names(
-        &error_for(&out, "duration"),
-        "static.expires",
-        "`soon` is not a duration",
-    );
+    out.assert_site_error("mount", "app.mount", "`app` is not a URL path prefix");
+    out.assert_site_error("duration", "static.expires", "`soon` is not a duration");
 }
 
 #[test]
@@ -188,7 +142,7 @@ fn config_error_names_the_file() {
         "typo",
         "server_names = [\"t.test\"]\n[app]\nmax_bdy = 3\n",
     );
-    let out = check(&layout, None);
+    let out = layout.check(None);
     let file = layout.sites().join("typo").join("site.toml");
     assert!(
         out.stdout
@@ -237,41 +191,17 @@ fn config_keys_are_named_however_the_toml_spells_them() {
         "server_names = [\"sm.test\"]\n[static]\nroot = \"public\"\n[limits]\nmemory = \"1\"\n",
     );
     site(&layout, "notables", "server_names = [\"n.test\"]\n");
-    let out = check(&layout, None);
-    assert_eq!(out.code, Some(1));
-    assert_names(
-        &error_for(&out, "inline"),
-        "static.expire",
-        "unknown field `expire`",
-    );
-    assert_names(
-        &error_for(&out, "dotted"),
-        "static.expire",
-        "unknown field `expire`",
-    );
-    assert_names(&error_for(&out, "table"), "limit", "unknown field `limit`");
-    assert_names(
-        &error_for(&out, "limits"),
-        "limits.max_bdy",
-        "unknown field `max_bdy`",
-    );
-    assert_names(
-        &error_for(&out, "small"),
-        "limits.memory",
-        "below the minimum",
-    );
-    assert_names(
-        &error_for(&out, "subtable"),
-        "app.env.A",
-        "expected a string",
-    );
-    assert_names(
-        &error_for(&out, "toplevel"),
-        "server_name",
-        "unknown field `server_name`",
-    );
-    assert_names(
-        &error_for(&out, "notables"),
+    let out = layout.check(None);
+    out.assert_exit(1);
+    out.assert_site_error("inline", "static.expire", "unknown field `expire`");
+    out.assert_site_error("dotted", "static.expire", "unknown field `expire`");
+    out.assert_site_error("table", "limit", "unknown field `limit`");
+    out.assert_site_error("limits", "limits.max_bdy", "unknown field `max_bdy`");
+    out.assert_site_error("small", "limits.memory", "below the minimum");
+    out.assert_site_error("subtable", "app.env.A", "expected a string");
+    out.assert_site_error("toplevel", "server_name", "unknown field `server_name`");
+    out.assert_site_error(
+        "notables",
         "app",
         "an `[app]` table, a `[static]` table, or both",
     );
@@ -286,11 +216,10 @@ fn config_two_sites_claiming_one_name() {
         "second",
         "server_names = [\"other.test\", \"FIRST.test.\"]\n[static]\nroot = \"public\"\n",
     );
-    let out = check(&layout, None);
-    assert_eq!(out.code, Some(1), "{}", out.all());
-    assert!(out.stdout.contains("ok      first ("));
-    assert_names(
-        &error_for(&out, "second"),
+    let out = layout.check(None);
+    out.assert_exit(1).assert_site_ok("first");
+    out.assert_site_error(
+        "second",
         "server_names",
         "`first.test` is already claimed by site `first`",
     );
@@ -309,11 +238,10 @@ fn config_two_default_sites() {
         "b-default",
         "server_names = [\"b.test\"]\ndefault = true\n[static]\nroot = \"public\"\n",
     );
-    let out = check(&layout, None);
-    assert_eq!(out.code, Some(1));
-    assert!(out.stdout.contains("ok      a-default ("));
-    assert_names(
-        &error_for(&out, "b-default"),
+    let out = layout.check(None);
+    out.assert_exit(1).assert_site_ok("a-default");
+    out.assert_site_error(
+        "b-default",
         "default",
         "site `a-default` is already the default site",
     );
@@ -351,25 +279,25 @@ fn config_paths_may_not_leave_the_site_folder() {
         "server_names = [\"in.test\"]\n[static]\nroot = \"www\"\n",
     );
     layout.symlink("public", "sites/inlink/www");
-    let out = check(&layout, None);
-    assert_eq!(out.code, Some(1), "{}", out.all());
-    assert_names(
-        &error_for(&out, "abs"),
+    let out = layout.check(None);
+    out.assert_exit(1);
+    out.assert_site_error(
+        "abs",
         "static.root",
         "`/etc` must be a relative path inside the site folder",
     );
-    assert_names(
-        &error_for(&out, "req"),
+    out.assert_site_error(
+        "req",
         "app.requirements",
         "must be a relative path inside the site folder",
     );
-    assert_names(
-        &error_for(&out, "linkroot"),
+    out.assert_site_error(
+        "linkroot",
         "static.root",
         "`www` leads outside the site folder through a symlink",
     );
-    assert_names(
-        &error_for(&out, "linkpath"),
+    out.assert_site_error(
+        "linkpath",
         "app.python_path",
         "`src` leads outside the site folder through a symlink",
     );
@@ -413,38 +341,26 @@ fn config_bad_values_are_explained() {
         "mount2",
         "server_names = [\"m2.test\"]\n[app]\nmount = \"/a/../b\"\n",
     );
-    let out = check(&layout, None);
-    assert_eq!(out.code, Some(1));
-    assert_names(
-        &error_for(&out, "names"),
+    let out = layout.check(None);
+    out.assert_exit(1);
+    out.assert_site_error(
+        "names",
         "server_names",
         "`bad name.test` is not a host name",
     );
-    assert_names(
-        &error_for(&out, "module"),
+    out.assert_site_error(
+        "module",
         "app.module",
         "`my-app` is not a Python module name",
     );
-    assert_names(
-        &error_for(&out, "index"),
-        "static.index",
-        "`../x.html` is not a file name",
-    );
-    assert_names(
-        &error_for(&out, "vars"),
-        "app.vars",
-        "`wsgi.input` cannot be set by a site",
-    );
-    assert_names(
-        &error_for(&out, "noroot"),
+    out.assert_site_error("index", "static.index", "`../x.html` is not a file name");
+    out.assert_site_error("vars", "app.vars", "`wsgi.input` cannot be set by a site");
+    out.assert_site_error(
+        "noroot",
         "static.root",
         "`nothere` is not a folder in the site",
     );
-    assert_names(
-        &error_for(&out, "mount2"),
-        "app.mount",
-        "`/a/../b` is not a URL path prefix",
-    );
+    out.assert_site_error("mount2", "app.mount", "`/a/../b` is not a URL path prefix");
 }
 
 #[test]
@@ -490,23 +406,17 @@ fn config_server_file_errors_name_file_and_key() {
         ),
     ] {
         let file = layout.write("server.toml", text);
-        let out = check(&layout, Some(&file));
-        assert_eq!(out.code, Some(1), "{text:?}: {}", out.all());
-        let expected = format!("{}: `{key}`: ", file.display());
-        assert!(
-            out.stderr.contains(&expected),
-            "{text:?}: {expected:?} in {}",
-            out.stderr
-        );
-        assert!(
-            out.stderr.contains(reason),
-            "{text:?}: {reason:?} in {}",
-            out.stderr
-        );
+        let out = layout.check(Some(&file));
+        assert_eq!(out.code, Some(1), "{text:?}: {}", out.describe());
+        out.assert_config_error(&file, key, reason);
     }
-    let out = check(&layout, Some(&layout.path("missing.toml")));
-    assert_eq!(out.code, Some(1));
-    assert!(out.stderr.contains("missing.toml") && out.stderr.contains("cannot read the file"));
+    let out = layout.check(Some(&layout.path("missing.toml")));
+    out.assert_exit(1);
+    assert!(
+        out.stderr.contains("missing.toml") && out.stderr.contains("cannot read the file"),
+        "{}",
+        out.describe()
+    );
 }
 
 #[test]
@@ -523,10 +433,12 @@ fn config_defaults_apply_under_each_site() {
     layout.write("sites/overrides/public/a.txt", "a\n");
     let config = layout.write("wsgi-wasm.toml", "[defaults.static]\nexpires = \"2m\"\n");
     let server = layout.serve_with(&["--config".as_ref(), config.as_os_str()]);
-    let response = server.get("inherits.test", "/a.txt");
-    assert_eq!(response.header("cache-control"), Some("max-age=120"));
-    let response = server.get("overrides.test", "/a.txt");
-    assert_eq!(response.header("cache-control"), Some("max-age=10"));
+    server
+        .get("inherits.test", "/a.txt")
+        .assert_header("cache-control", Some("max-age=120"));
+    server
+        .get("overrides.test", "/a.txt")
+        .assert_header("cache-control", Some("max-age=10"));
 }
 
 #[test]
@@ -535,16 +447,9 @@ fn config_serve_skips_a_broken_site_and_serves_the_others() {
     layout.static_site("good", &["good.test"], false, "");
     layout.static_site("bad", &["bad.test"], false, "expire = \"1h\"\n");
     let server = layout.serve();
-    let response = server.get("good.test", "/");
-    assert_eq!(
-        (response.status, response.text().as_str()),
-        (200, "site good\n")
-    );
-    let log = server.wait_for_log("static.expire");
-    assert!(
-        log.contains("bad/site.toml: `static.expire`: unknown field `expire`"),
-        "the broken site is reported:\n{log}"
-    );
+    server.get("good.test", "/").assert_body(200, "site good\n");
+    // The broken site is reported.
+    server.assert_logged("bad/site.toml: `static.expire`: unknown field `expire`");
     // Its names are not served by anyone: no default site, so the connection is closed.
     assert!(server
         .exchange(b"GET / HTTP/1.1\r\nHost: bad.test\r\nConnection: close\r\n\r\n")

@@ -79,13 +79,6 @@ fn big_body() -> Vec<u8> {
         .collect()
 }
 
-fn get_with(server: &Server, host: &str, path: &str, headers: &str) -> Response {
-    server.request(
-        &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n"),
-        b"",
-    )
-}
-
 /// Every path that tries to reach the outside file, in every encoding.
 const ESCAPES: &[&str] = &[
     "/leak.txt",
@@ -156,7 +149,7 @@ fn static_symlinks_leading_outside_are_403() {
         "/trap/index.html",
     ] {
         let response = server.get("files.test", path);
-        assert_eq!(response.status, 403, "{path}: {}", response.text());
+        response.assert_status(403);
         assert_no_secret(&response, path);
     }
 }
@@ -172,27 +165,20 @@ fn static_traversal_in_any_encoding_is_400() {
         "/leak.txt%00.html",
     ] {
         let response = server.get("files.test", path);
-        assert_eq!(response.status, 400, "{path}: {}", response.text());
+        response.assert_status(400);
     }
     // Decoded once only: `%252e%252e` is a literal (missing) name, not a parent folder.
     let response = server.get(
         "files.test",
         "/%252e%252e/%252e%252e/%252e%252e/outside/secret.txt",
     );
-    assert_eq!(response.status, 404);
+    response.assert_status(404);
 }
 
 #[test]
 fn static_escapes_on_a_site_with_an_app_reach_neither_file_nor_app() {
     let layout = Layout::new();
-    let site = layout.copy_fixture("echo", "echostatic");
-    let toml = std::fs::read_to_string(site.join("site.toml")).unwrap();
-    let toml = toml.replace("[\"echo.test\"]", "[\"echostatic.test\"]");
-    std::fs::write(
-        site.join("site.toml"),
-        format!("{toml}\n[static]\nroot = \"public\"\n"),
-    )
-    .unwrap();
+    layout.app_fixture("echo", "echostatic", "", "[static]\nroot = \"public\"\n");
     plant_escapes(&layout, "echostatic");
     layout.write("sites/echostatic/public/.env", "DB_PASSWORD=hunter2\n");
     let server = layout.serve();
@@ -210,31 +196,30 @@ fn static_escapes_on_a_site_with_an_app_reach_neither_file_nor_app() {
         }
     }
     for path in ["/leak.txt", "/up.txt", "/leakdir/secret.txt", "/trap/"] {
-        assert_eq!(server.get("echostatic.test", path).status, 403, "{path}");
+        server.get("echostatic.test", path).assert_status(403);
     }
     for path in ["/../outside/secret.txt", "/..%2foutside", "/a%00"] {
-        assert_eq!(server.get("echostatic.test", path).status, 400, "{path}");
+        server.get("echostatic.test", path).assert_status(400);
     }
     // Dot-files are 404 and never the app's, even though the app answers every other path.
     for path in ["/.env", "/.git/config", "/.htaccess", "/sub/.env"] {
         let response = server.get("echostatic.test", path);
-        assert_eq!(response.status, 404, "{path}: {}", response.text());
-        assert!(!response.text().contains("hunter2") && !response.text().contains("PATH_INFO"));
+        response
+            .assert_status(404)
+            .assert_lacks("hunter2")
+            .assert_lacks("PATH_INFO");
     }
     // The static file is served by the root, and a missing path goes to the app.
     let response = server.get("echostatic.test", "/hello.txt");
-    assert_eq!((response.status, response.text().as_str()), (200, HELLO));
+    response.assert_body(200, HELLO);
     let response = server.get("echostatic.test", "/no/such/file?q=1");
-    assert_eq!(response.status, 200);
+    response.assert_status(200);
     let environ = response.json();
     assert_eq!(environ["PATH_INFO"], "/no/such/file");
     assert_eq!(environ["QUERY_STRING"], "q=1");
     // A non-GET to an existing file is the app's to answer.
-    let response = server.request(
-        "POST /hello.txt HTTP/1.1\r\nHost: echostatic.test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        b"",
-    );
-    assert_eq!(response.status, 200);
+    let response = server.post("echostatic.test", "/hello.txt", "", b"");
+    response.assert_status(200);
     assert_eq!(response.json()["REQUEST_METHOD"], "POST");
 }
 
@@ -250,26 +235,23 @@ fn static_dot_files_are_404_and_well_known_is_served() {
         "/.well-known/.env",
     ] {
         let response = server.get("files.test", path);
-        assert_eq!(response.status, 404, "{path}");
-        assert!(!response.text().contains("hunter2") && !response.text().contains("secret git"));
+        response
+            .assert_status(404)
+            .assert_lacks("hunter2")
+            .assert_lacks("secret git");
     }
     let response = server.get("files.test", "/.well-known/x");
-    assert_eq!(response.status, 200);
-    assert_eq!(response.text(), "well known\n");
+    response.assert_body(200, "well known\n");
 }
 
 #[test]
 fn static_file_has_validators_type_and_length() {
     let server = files_server();
     let response = server.get("files.test", "/hello.txt");
-    assert_eq!(response.status, 200);
-    assert_eq!(response.text(), HELLO);
-    assert_eq!(
-        response.header("content-type"),
-        Some("text/plain; charset=utf-8")
-    );
-    assert_eq!(response.header("content-length"), Some("13"));
-    assert_eq!(response.header("accept-ranges"), Some("bytes"));
+    response.assert_body(200, HELLO);
+    response.assert_header("content-type", Some("text/plain; charset=utf-8"));
+    response.assert_header("content-length", Some("13"));
+    response.assert_header("accept-ranges", Some("bytes"));
     let etag = response.header("etag").expect("an ETag");
     assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
     assert!(response.header("last-modified").is_some());
@@ -287,8 +269,8 @@ fn static_mime_types_have_charset_only_for_text() {
         ("/big.bin", "application/octet-stream"),
     ] {
         let response = server.get("files.test", path);
-        assert_eq!(response.status, 200, "{path}");
-        assert_eq!(response.header("content-type"), Some(expected), "{path}");
+        response.assert_status(200);
+        response.assert_header("content-type", Some(expected));
     }
 }
 
@@ -297,32 +279,24 @@ fn static_if_none_match_gives_304() {
     let server = files_server();
     let first = server.get("files.test", "/hello.txt");
     let etag = first.header("etag").unwrap().to_owned();
-    let response = get_with(
-        &server,
+    let response = server.get_with(
         "files.test",
         "/hello.txt",
         &format!("If-None-Match: {etag}\r\n"),
     );
-    assert_eq!(response.status, 304);
+    response.assert_status(304);
     assert!(response.body.is_empty());
-    assert_eq!(response.header("etag"), Some(etag.as_str()));
-    assert_eq!(response.header("cache-control"), Some("max-age=3600"));
+    response.assert_header("etag", Some(etag.as_str()));
+    response.assert_header("cache-control", Some("max-age=3600"));
     let weak = format!("W/{etag}");
-    let response = get_with(
-        &server,
+    let response = server.get_with(
         "files.test",
         "/hello.txt",
         &format!("If-None-Match: \"other\", {weak}\r\n"),
     );
     assert_eq!(response.status, 304, "weak comparison");
-    let response = get_with(
-        &server,
-        "files.test",
-        "/hello.txt",
-        "If-None-Match: \"other\"\r\n",
-    );
-    assert_eq!(response.status, 200);
-    assert_eq!(response.text(), HELLO);
+    let response = server.get_with("files.test", "/hello.txt", "If-None-Match: \"other\"\r\n");
+    response.assert_body(200, HELLO);
 }
 
 #[test]
@@ -330,56 +304,47 @@ fn static_if_modified_since_gives_304() {
     let server = files_server();
     let first = server.get("files.test", "/hello.txt");
     let modified = first.header("last-modified").unwrap().to_owned();
-    let response = get_with(
-        &server,
+    let response = server.get_with(
         "files.test",
         "/hello.txt",
         &format!("If-Modified-Since: {modified}\r\n"),
     );
-    assert_eq!(response.status, 304);
+    response.assert_status(304);
     assert!(response.body.is_empty());
-    let response = get_with(
-        &server,
+    let response = server.get_with(
         "files.test",
         "/hello.txt",
         "If-Modified-Since: Thu, 01 Jan 1998 00:00:00 GMT\r\n",
     );
-    assert_eq!(response.status, 200);
+    response.assert_status(200);
     // If-None-Match wins over If-Modified-Since.
-    let response = get_with(
-        &server,
+    let response = server.get_with(
         "files.test",
         "/hello.txt",
         &format!("If-None-Match: \"other\"\r\nIf-Modified-Since: {modified}\r\n"),
     );
-    assert_eq!(response.status, 200);
+    response.assert_status(200);
 }
 
 #[test]
 fn static_single_range_is_206() {
     let server = files_server();
-    let response = get_with(&server, "files.test", "/digits.txt", "Range: bytes=2-5\r\n");
-    assert_eq!(response.status, 206);
-    assert_eq!(response.text(), "2345");
-    assert_eq!(response.header("content-range"), Some("bytes 2-5/36"));
-    assert_eq!(response.header("content-length"), Some("4"));
-    let response = get_with(&server, "files.test", "/digits.txt", "Range: bytes=-3\r\n");
-    assert_eq!((response.status, response.text().as_str()), (206, "xyz"));
-    let response = get_with(&server, "files.test", "/digits.txt", "Range: bytes=30-\r\n");
-    assert_eq!((response.status, response.text().as_str()), (206, "uvwxyz"));
-    assert_eq!(response.header("content-range"), Some("bytes 30-35/36"));
+    let response = server.get_with("files.test", "/digits.txt", "Range: bytes=2-5\r\n");
+    response.assert_body(206, "2345");
+    response.assert_header("content-range", Some("bytes 2-5/36"));
+    response.assert_header("content-length", Some("4"));
+    let response = server.get_with("files.test", "/digits.txt", "Range: bytes=-3\r\n");
+    response.assert_body(206, "xyz");
+    let response = server.get_with("files.test", "/digits.txt", "Range: bytes=30-\r\n");
+    response.assert_body(206, "uvwxyz");
+    response.assert_header("content-range", Some("bytes 30-35/36"));
 }
 
 #[test]
 fn static_multiple_ranges_are_multipart() {
     let server = files_server();
-    let response = get_with(
-        &server,
-        "files.test",
-        "/digits.txt",
-        "Range: bytes=0-1, 10-12\r\n",
-    );
-    assert_eq!(response.status, 206);
+    let response = server.get_with("files.test", "/digits.txt", "Range: bytes=0-1, 10-12\r\n");
+    response.assert_status(206);
     let content_type = response.header("content-type").unwrap();
     let boundary = content_type
         .strip_prefix("multipart/byteranges; boundary=")
@@ -393,55 +358,40 @@ fn static_multiple_ranges_are_multipart() {
              \r\n--{boundary}--\r\n"
         )
     );
-    assert_eq!(
-        response.header("content-length"),
-        Some(body.len().to_string().as_str())
-    );
+    response.assert_header("content-length", Some(body.len().to_string().as_str()));
 }
 
 #[test]
 fn static_overlapping_ranges_are_coalesced() {
     let server = files_server();
-    let response = get_with(
-        &server,
+    let response = server.get_with(
         "files.test",
         "/digits.txt",
         "Range: bytes=0-4, 3-7, 8-9\r\n",
     );
-    assert_eq!(response.status, 206);
-    assert_eq!(response.text(), "0123456789");
-    assert_eq!(response.header("content-range"), Some("bytes 0-9/36"));
+    response.assert_body(206, "0123456789");
+    response.assert_header("content-range", Some("bytes 0-9/36"));
 }
 
 #[test]
 fn static_unsatisfiable_range_is_416() {
     let server = files_server();
-    let response = get_with(
-        &server,
-        "files.test",
-        "/digits.txt",
-        "Range: bytes=100-200\r\n",
-    );
-    assert_eq!(response.status, 416);
-    assert_eq!(response.header("content-range"), Some("bytes */36"));
-    assert!(!response.text().contains("0123"));
+    let response = server.get_with("files.test", "/digits.txt", "Range: bytes=100-200\r\n");
+    response
+        .assert_status(416)
+        .assert_header("content-range", Some("bytes */36"))
+        .assert_lacks("0123");
     // A malformed header is ignored: the whole file.
-    let response = get_with(&server, "files.test", "/digits.txt", "Range: lines=1-2\r\n");
-    assert_eq!((response.status, response.text().as_str()), (200, DIGITS));
+    let response = server.get_with("files.test", "/digits.txt", "Range: lines=1-2\r\n");
+    response.assert_body(200, DIGITS);
 }
 
 #[test]
 fn static_ranges_off_serves_the_whole_file() {
     let server = files_server();
-    let response = get_with(
-        &server,
-        "noranges.test",
-        "/digits.txt",
-        "Range: bytes=2-5\r\n",
-    );
-    assert_eq!(response.status, 200);
-    assert_eq!(response.text(), DIGITS);
-    assert_eq!(response.header("content-range"), None);
+    let response = server.get_with("noranges.test", "/digits.txt", "Range: bytes=2-5\r\n");
+    response.assert_body(200, DIGITS);
+    response.assert_header("content-range", None);
     assert_ne!(response.header("accept-ranges"), Some("bytes"));
     assert_eq!(
         response.header("cache-control"),
@@ -457,12 +407,9 @@ fn static_head_has_headers_and_no_body() {
         "HEAD /hello.txt HTTP/1.1\r\nHost: files.test\r\nConnection: close\r\n\r\n",
         b"",
     );
-    assert_eq!(response.status, 200);
-    assert_eq!(response.header("content-length"), Some("13"));
-    assert_eq!(
-        response.header("content-type"),
-        Some("text/plain; charset=utf-8")
-    );
+    response.assert_status(200);
+    response.assert_header("content-length", Some("13"));
+    response.assert_header("content-type", Some("text/plain; charset=utf-8"));
     assert!(response.header("etag").is_some());
     // Nothing follows the head: the next bytes on the connection would be a new response.
     let raw = server
@@ -502,54 +449,40 @@ fn static_precompressed_sibling_follows_accept_encoding() {
     ];
     let mut etags = Vec::new();
     for (header, body, coding) in cases {
-        let response = get_with(&server, "files.test", "/page.html", header);
-        assert_eq!(response.status, 200, "{header:?}");
-        assert_eq!(response.text(), body, "{header:?}");
-        assert_eq!(response.header("content-encoding"), coding, "{header:?}");
+        let response = server.get_with("files.test", "/page.html", header);
+        response.assert_body(200, body);
+        response.assert_header("content-encoding", coding);
         assert!(
             response
                 .header("vary")
                 .is_some_and(|v| v.eq_ignore_ascii_case("accept-encoding")),
             "{header:?}"
         );
-        assert_eq!(
-            response.header("content-type"),
-            Some("text/html; charset=utf-8")
-        );
+        response.assert_header("content-type", Some("text/html; charset=utf-8"));
         etags.push(response.header("etag").unwrap().to_owned());
     }
     assert_ne!(etags[0], etags[1], "each representation has its own ETag");
     assert_ne!(etags[1], etags[4]);
     // Only a .gz sibling: a br-only client gets the original, still with Vary.
-    let response = get_with(
-        &server,
-        "files.test",
-        "/only-gz.js",
-        "Accept-Encoding: br\r\n",
-    );
+    let response = server.get_with("files.test", "/only-gz.js", "Accept-Encoding: br\r\n");
     assert_eq!(response.text(), "console.log(1)\n");
     assert!(response
         .header("vary")
         .is_some_and(|v| v.eq_ignore_ascii_case("accept-encoding")));
     // No sibling at all: the original, still with Vary (precompressed is on, as nginx's
     // gzip_vary), so a cache keys every answer of this site on Accept-Encoding.
-    let response = get_with(
-        &server,
-        "files.test",
-        "/hello.txt",
-        "Accept-Encoding: gzip, br\r\n",
-    );
+    let response = server.get_with("files.test", "/hello.txt", "Accept-Encoding: gzip, br\r\n");
     assert!(response
         .header("vary")
         .is_some_and(|v| v.eq_ignore_ascii_case("accept-encoding")));
-    assert_eq!(response.header("content-encoding"), None);
+    response.assert_header("content-encoding", None);
 }
 
 #[test]
 fn static_expires_sets_cache_control_and_expires() {
     let server = files_server();
     let response = server.get("files.test", "/hello.txt");
-    assert_eq!(response.header("cache-control"), Some("max-age=3600"));
+    response.assert_header("cache-control", Some("max-age=3600"));
     let expires = httpdate::parse_http_date(response.header("expires").expect("Expires")).unwrap();
     let date = httpdate::parse_http_date(response.header("date").unwrap()).unwrap();
     let ahead = expires.duration_since(date).unwrap().as_secs();
@@ -563,45 +496,35 @@ fn static_expires_sets_cache_control_and_expires() {
 fn static_symlink_inside_root_is_followed_unless_disabled() {
     let server = files_server();
     let response = server.get("files.test", "/alias.txt");
-    assert_eq!((response.status, response.text().as_str()), (200, HELLO));
+    response.assert_body(200, HELLO);
     let response = server.get("nosym.test", "/alias.txt");
-    assert_eq!(response.status, 403);
-    assert!(!response.text().contains("hello"));
+    response.assert_status(403).assert_lacks("hello");
     let response = server.get("nosym.test", "/linkdir/");
-    assert_eq!(response.status, 403);
+    response.assert_status(403);
     let response = server.get("nosym.test", "/hello.txt");
-    assert_eq!((response.status, response.text().as_str()), (200, HELLO));
+    response.assert_body(200, HELLO);
     let response = server.get("nosym.test", "/real/");
-    assert_eq!(
-        (response.status, response.text().as_str()),
-        (200, "real dir\n")
-    );
+    response.assert_body(200, "real dir\n");
 }
 
 #[test]
 fn static_directory_redirects_then_serves_its_index() {
     let server = files_server();
     let response = server.get("files.test", "/sub?x=1");
-    assert_eq!(response.status, 301);
-    assert_eq!(response.header("location"), Some("/sub/"));
+    response.assert_status(301);
+    response.assert_header("location", Some("/sub/"));
     let response = server.get("files.test", "/sub/");
-    assert_eq!(
-        (response.status, response.text().as_str()),
-        (200, "sub index\n")
-    );
+    response.assert_body(200, "sub index\n");
     let response = server.get("files.test", "/");
-    assert_eq!(
-        (response.status, response.text().as_str()),
-        (200, "site files\n")
-    );
+    response.assert_body(200, "site files\n");
     // `//evil.example` must never become a protocol-relative redirect.
     layout_free_redirect_check(&server);
 }
 
 fn layout_free_redirect_check(server: &Server) {
     let response = server.get("files.test", "//sub");
-    assert_eq!(response.status, 301);
-    assert_eq!(response.header("location"), Some("/sub/"));
+    response.assert_status(301);
+    response.assert_header("location", Some("/sub/"));
 }
 
 #[test]
@@ -609,26 +532,22 @@ fn static_only_site_answers_404_for_missing_paths() {
     let server = files_server();
     for path in ["/nope.txt", "/empty-dir/", "/hello.txt/", "/sub/nope"] {
         let response = server.get("files.test", path);
-        assert_eq!(response.status, 404, "{path}: {}", response.text());
+        response.assert_status(404);
     }
     // No listing for a folder without an index.
-    assert!(!server
+    server
         .get("files.test", "/empty-dir/")
-        .text()
-        .contains("readme"));
+        .assert_lacks("readme");
     // Other methods on a static-only site: nothing to run them.
-    let response = server.request(
-        "POST /hello.txt HTTP/1.1\r\nHost: files.test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        b"",
-    );
-    assert_eq!(response.status, 404);
+    let response = server.post("files.test", "/hello.txt", "", b"");
+    response.assert_status(404);
 }
 
 #[test]
 fn static_app_only_site_goes_straight_to_the_app() {
     let server = Server::start(&["echo"]);
     let response = server.get("echo.test", "/index.html");
-    assert_eq!(response.status, 200);
+    response.assert_status(200);
     assert_eq!(response.json()["PATH_INFO"], "/index.html");
     // Without a static root there is no dot-file rule either: the app decides.
     let response = server.get("echo.test", "/.well-known/x");
@@ -639,21 +558,17 @@ fn static_app_only_site_goes_straight_to_the_app() {
 fn static_large_file_is_streamed_whole() {
     let server = files_server();
     let response = server.get("files.test", "/big.bin");
-    assert_eq!(response.status, 200);
-    assert_eq!(
-        response.header("content-length"),
-        Some(BIG.to_string().as_str())
-    );
+    response.assert_status(200);
+    response.assert_header("content-length", Some(BIG.to_string().as_str()));
     assert_eq!(response.body.len(), BIG);
     assert!(response.body == big_body(), "the bytes differ");
     // A range deep inside it.
     let start = BIG - 100_000;
-    let response = get_with(
-        &server,
+    let response = server.get_with(
         "files.test",
         "/big.bin",
         &format!("Range: bytes={start}-\r\n"),
     );
-    assert_eq!(response.status, 206);
+    response.assert_status(206);
     assert!(response.body[..] == big_body()[start..]);
 }

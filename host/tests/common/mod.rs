@@ -6,12 +6,24 @@
 
 #![allow(dead_code)]
 
+mod http;
+mod layout;
+mod logs;
+
+// Not every test binary uses every part of the harness.
+#[allow(unused_imports)]
+pub use http::*;
+#[allow(unused_imports)]
+pub use layout::*;
+#[allow(unused_imports)]
+pub use logs::*;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -204,18 +216,6 @@ impl Server {
         self.log.lock().unwrap().clone()
     }
 
-    /// Waits until the log contains `needle` (log lines arrive asynchronously).
-    pub fn wait_for_log(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let log = self.log();
-            if log.contains(needle) || Instant::now() > deadline {
-                return log;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
     pub fn connect(&self) -> TcpStream {
         let stream = TcpStream::connect(self.addr).expect("connect to the server");
         stream
@@ -226,9 +226,28 @@ impl Server {
 
     /// Sends a GET for `path` to `host` and reads the whole response.
     pub fn get(&self, host: &str, path: &str) -> Response {
+        self.get_with(host, path, "")
+    }
+
+    /// [`Server::get`] with `headers` (whole lines, each ending in `\r\n`) after `Host`.
+    pub fn get_with(&self, host: &str, path: &str, headers: &str) -> Response {
         self.request(
-            &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+            &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n"),
             b"",
+        )
+    }
+
+    /// POSTs `body` to `path` on `host`, with `headers` (whole lines, each ending in `\r\n`)
+    /// after `Host` and then its `Content-Length`; reads the whole response.
+    pub fn post(&self, host: &str, path: &str, headers: &str, body: impl AsRef<[u8]>) -> Response {
+        let body = body.as_ref();
+        self.request(
+            &format!(
+                "POST {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Content-Length: {}\r\n\
+                 Connection: close\r\n\r\n",
+                body.len()
+            ),
+            body,
         )
     }
 
@@ -250,17 +269,22 @@ impl Server {
         received
     }
 
-    /// Like [`Server::get`], and asserts a 200 (showing the body and the log when not).
+    /// Like [`Server::get`], and asserts a 200 (showing the response and the log when not).
     pub fn get_ok(&self, host: &str, path: &str) -> Response {
         let response = self.get(host, path);
+        self.assert_status(&response, 200);
+        response
+    }
+
+    /// Asserts that `response` has `status`; the failure shows the response and the log.
+    pub fn assert_status(&self, response: &Response, status: u16) {
         assert_eq!(
             response.status,
-            200,
-            "{path}: {}\n{}",
-            response.text(),
+            status,
+            "{}\nlog:\n{}",
+            response.describe(),
             self.log()
         );
-        response
     }
 
     /// Sends `head` (which must ask for `Connection: close`) and `body`; reads the response.
@@ -268,7 +292,9 @@ impl Server {
         let mut stream = self.connect();
         stream.write_all(head.as_bytes()).unwrap();
         stream.write_all(body).unwrap();
-        Response::read(&mut BufReader::new(stream), head.starts_with("HEAD "))
+        let mut response = Response::read(&mut BufReader::new(stream), head.starts_with("HEAD "));
+        response.request = head.to_owned();
+        response
     }
 
     /// Sends the signal `sig` (`libc::SIGTERM`, ...) to the server process.
@@ -283,18 +309,13 @@ impl Server {
     /// Waits up to `timeout` for the server process to exit; panics, with the log, if it
     /// does not.
     pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("the server's exit status") {
-                return status;
+        let (child, log) = (&mut self.child, &self.log);
+        wait_until("the server to exit", timeout, || {
+            match child.try_wait().expect("the server's exit status") {
+                Some(status) => Ok(status),
+                None => Err(format!("log:\n{}", log.lock().unwrap())),
             }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not exit within {timeout:?}; log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        })
     }
 }
 
@@ -303,106 +324,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A parsed HTTP/1.1 response.
-#[derive(Debug)]
-pub struct Response {
-    pub status: u16,
-    pub reason: String,
-    /// Lower-cased names, in order.
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Response {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "not JSON ({e}): status {} body {}",
-                self.status,
-                self.text()
-            )
-        })
-    }
-
-    /// Reads the status line and headers only.
-    pub fn read_head(reader: &mut impl BufRead) -> Response {
-        let mut line = String::new();
-        reader.read_line(&mut line).expect("a status line");
-        let mut parts = line.trim_end().splitn(3, ' ');
-        let _version = parts.next();
-        let status = parts
-            .next()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("bad status line {line:?}"));
-        let reason = parts.next().unwrap_or("").to_owned();
-        let mut headers = Vec::new();
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line).expect("a header line");
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            let (name, value) = line.split_once(':').expect("a header");
-            headers.push((name.to_ascii_lowercase(), value.trim().to_owned()));
-        }
-        Response {
-            status,
-            reason,
-            headers,
-            body: Vec::new(),
-        }
-    }
-
-    pub fn read(reader: &mut impl BufRead, head_request: bool) -> Response {
-        let mut response = Response::read_head(reader);
-        if head_request || response.status == 304 || response.status == 204 {
-            return response;
-        }
-        if response.header("transfer-encoding") == Some("chunked") {
-            response.body = read_chunked(reader);
-        } else if let Some(length) = response.header("content-length") {
-            let mut body = vec![0; length.parse().unwrap()];
-            reader.read_exact(&mut body).expect("the whole body");
-            response.body = body;
-        } else {
-            reader.read_to_end(&mut response.body).expect("the body");
-        }
-        response
-    }
-}
-
-/// Reads one chunk of a chunked body; `None` at the last chunk.
-pub fn read_chunk(reader: &mut impl BufRead) -> Option<Vec<u8>> {
-    let mut size = String::new();
-    reader.read_line(&mut size).expect("a chunk size");
-    let size =
-        usize::from_str_radix(size.trim().split(';').next().unwrap(), 16).expect("hex chunk size");
-    let mut chunk = vec![0; size + 2];
-    reader.read_exact(&mut chunk).expect("a whole chunk");
-    chunk.truncate(size);
-    (size > 0).then_some(chunk)
-}
-
-fn read_chunked(reader: &mut impl BufRead) -> Vec<u8> {
-    let mut body = Vec::new();
-    while let Some(chunk) = read_chunk(reader) {
-        body.extend_from_slice(&chunk);
-    }
-    body
 }
 
 pub fn copy_dir(from: &Path, to: &Path) {
@@ -425,232 +346,15 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// A sites folder written by the test: `<tmp>/sites/<name>/...`, beside room for files that
-/// are outside every site (`<tmp>/outside/...`) and for server config files.
-pub struct Layout {
-    pub root: tempfile::TempDir,
-}
-
-impl Default for Layout {
-    fn default() -> Self {
-        Layout::new()
-    }
-}
-
-impl Layout {
-    pub fn new() -> Layout {
-        let root = tempfile::tempdir().expect("a temp dir");
-        std::fs::create_dir_all(root.path().join("sites")).unwrap();
-        Layout { root }
-    }
-
-    /// `<tmp>/<relative>`.
-    pub fn path(&self, relative: &str) -> PathBuf {
-        self.root.path().join(relative)
-    }
-
-    pub fn sites(&self) -> PathBuf {
-        self.path("sites")
-    }
-
-    /// Writes `<tmp>/<relative>`, creating its folders; returns its path.
-    pub fn write(&self, relative: &str, contents: impl AsRef<[u8]>) -> PathBuf {
-        let path = self.path(relative);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, contents).unwrap();
-        path
-    }
-
-    /// Makes `<tmp>/<relative>` a symlink to `target` (used as given: absolute or relative).
-    pub fn symlink(&self, target: impl AsRef<Path>, relative: &str) {
-        let path = self.path(relative);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::os::unix::fs::symlink(target, path).unwrap();
-    }
-
-    /// A static-only site: `site.toml` with `server_names`, `default` and `[static] root =
-    /// "public"` plus `extra` lines for that table, and a `public/index.html` saying
-    /// `site <name>`.
-    pub fn static_site(&self, name: &str, names: &[&str], default: bool, extra: &str) {
-        let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
-        self.write(
-            &format!("sites/{name}/site.toml"),
-            format!(
-                "server_names = [{}]\ndefault = {default}\n\n[static]\nroot = \"public\"\n{extra}",
-                quoted.join(", ")
-            ),
-        );
-        self.write(
-            &format!("sites/{name}/public/index.html"),
-            format!("site {name}\n"),
-        );
-    }
-
-    /// Copies the fixture site `fixture` to `sites/<name>`; returns the copy's folder.
-    pub fn copy_fixture(&self, fixture_name: &str, name: &str) -> PathBuf {
-        let to = self.sites().join(name);
-        copy_dir(&fixture(fixture_name), &to);
-        to
-    }
-
-    /// Serves `sites/` with `extra` arguments.
-    pub fn serve_with(self, extra: &[&std::ffi::OsStr]) -> Server {
-        let sites = self.sites();
-        Server::launch(self.root, &sites, extra)
-    }
-
-    pub fn serve(self) -> Server {
-        self.serve_with(&[])
-    }
-
-    /// Serves `sites/` with `extra` arguments, returning as soon as the server listens,
-    /// before its start-up builds end.
-    #[allow(dead_code)]
-    pub fn serve_early(self, extra: &[&std::ffi::OsStr]) -> Server {
-        let sites = self.sites();
-        Server::launch_with(self.root, &sites, extra, true)
-    }
-
-    /// `wsgi-wasm check --sites <sites/> [--config FILE]`.
-    pub fn check(&self, config: Option<&Path>) -> Finished {
-        let sites = self.sites();
-        let mut args: Vec<&std::ffi::OsStr> =
-            vec!["check".as_ref(), "--sites".as_ref(), sites.as_os_str()];
-        if let Some(config) = config {
-            args.extend(["--config".as_ref(), config.as_os_str()]);
-        }
-        run_cli(&args)
-    }
-
-    /// `wsgi-wasm build` over `sites/`, with the shared test state folder.
-    pub fn build(&self) -> Finished {
-        let sites = self.sites();
-        let state = state_dir();
-        run_cli(&[
-            std::ffi::OsStr::new("build"),
-            std::ffi::OsStr::new("--sites"),
-            sites.as_os_str(),
-            std::ffi::OsStr::new("--state"),
-            state.as_os_str(),
-        ])
-    }
-}
-
-/// What a finished `wsgi-wasm` command printed, and how it ended.
-#[derive(Debug)]
-pub struct Finished {
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Finished {
-    /// stdout and stderr together, for searching.
-    pub fn all(&self) -> String {
-        format!("{}{}", self.stdout, self.stderr)
-    }
-
-    /// The first `FAILED` line of stdout (a build's per-site verdict); panics without one.
-    pub fn failed_line(&self) -> &str {
-        self.stdout
-            .lines()
-            .find(|l| l.starts_with("FAILED"))
-            .unwrap_or_else(|| panic!("a FAILED line:\n{}", self.all()))
-    }
-}
-
-/// `body` framed as HTTP/1.1 chunks, their sizes taken from `sizes` in turn.
-pub fn chunked(body: &[u8], sizes: &[usize]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut rest = body;
-    for size in sizes.iter().cycle() {
-        if rest.is_empty() {
-            break;
-        }
-        let (chunk, tail) = rest.split_at((*size).min(rest.len()));
-        out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
-        out.extend_from_slice(chunk);
-        out.extend_from_slice(b"\r\n");
-        rest = tail;
-    }
-    out.extend_from_slice(b"0\r\n\r\n");
-    out
-}
-
-/// Runs `wsgi-wasm <args>` to completion (e.g. `check --sites DIR`).
-pub fn run_cli(args: &[&std::ffi::OsStr]) -> Finished {
-    let output = Command::new(env!("CARGO_BIN_EXE_wsgi-wasm"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .output()
-        .expect("the wsgi-wasm binary runs");
-    Finished {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-// Log events and tagged lookups, for tests that check what the server logged.
-
 /// A GET on a fresh connection, for use from other threads.
 pub fn get(addr: SocketAddr, host: &str, path: &str) -> Response {
     let mut stream = TcpStream::connect(addr).expect("connect to the server");
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    Response::read(&mut BufReader::new(stream), false)
-}
-
-/// The log split into events: a line starting with a timestamp, and the lines after it
-/// that do not (a multi-line message, such as a trap's wasm frames).
-pub fn log_events(log: &str) -> Vec<String> {
-    let mut events: Vec<String> = Vec::new();
-    for line in log.lines() {
-        let starts_event = line.len() > 4 && line[..4].bytes().all(|b| b.is_ascii_digit());
-        match events.last_mut() {
-            Some(event) if !starts_event => {
-                event.push('\n');
-                event.push_str(line);
-            }
-            _ => events.push(line.to_owned()),
-        }
-    }
-    events
-}
-
-/// Waits for a log event that `matches` and is tagged with `site=<site>` and a request id;
-/// returns the event's text.
-pub fn tagged_event(server: &Server, site: &str, matches: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let log = server.log();
-        let found = log_events(&log).into_iter().find(|event| {
-            matches(event)
-                && event.contains(&format!(" site={site} "))
-                && request_id(event).is_some()
-        });
-        if let Some(event) = found {
-            return event;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no log event tagged with site={site} and a request id matches; log:\n{log}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// The `request=<id>` field of a log event (fields follow the message).
-pub fn request_id(event: &str) -> Option<u64> {
-    let rest = &event[event.rfind(" request=")? + " request=".len()..];
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
+    let head = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut response = Response::read(&mut BufReader::new(stream), false);
+    response.request = head;
+    response
 }
