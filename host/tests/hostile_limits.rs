@@ -191,6 +191,12 @@ fn hostile_limits_old_builds_are_pruned_to_the_current_and_the_previous() {
             );
             std::thread::sleep(Duration::from_millis(200));
         }
+        // Old builds are removed on a thread of their own once the new one is swapped in:
+        // under load that thread may not have run yet when the new version answers.
+        let pruned = Instant::now() + Duration::from_secs(30);
+        while count() > 2 && Instant::now() < pruned {
+            std::thread::sleep(Duration::from_millis(100));
+        }
         assert!(
             count() <= 2,
             "{} builds after {version} rebuild(s)",

@@ -9,4 +9,4 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use wsgi_wasm::bridge::host;
+pub use self::wsgi_wasm::bridge::host;
