@@ -1,47 +1,17 @@
-//! The data lock: keeps the requests of a site with writable data (`app.data`) from writing
-//! it at the same time.
-//!
-//! Where it sits: `wsgi::dispatch` takes it for each request through [`SitePool::admit`],
-//! after the request's body was read and before the request waits for an instance, so a
-//! request held back by the lock holds no instance. The guard lives in the request's own
-//! task and is dropped when that task ends, however it ends (clean, app error, trap,
-//! timeout, client gone).
-//!
-//! Why: the guest's sqlite has no file locks on WASI (its locking calls succeed and lock
-//! nothing), so two instances writing one database at once lose updates or corrupt the file.
-//! The host is the only party that sees every instance, so it does the locking:
-//! - `exclusive` (the default for a site with data folders): every request runs alone;
-//! - `methods`: GET, HEAD, OPTIONS and TRACE share the lock, every other method runs alone
-//!   (for apps that write only in unsafe methods);
-//! - `none`: no lock; the app coordinates its own writes.
+//! One site's data lock ([`DataGate`]): a request enters it through `SitePool::admit` with
+//! what its method takes (`mode.rs`) and holds the guard while it runs; a request whose
+//! instance was discarded recovers it, clearing stale sqlite locks (`stale.rs`).
 //!
 //! A request waits for the lock at most `queue_timeout`, and at most `queue` requests wait at
 //! once; beyond either it is turned away ([`Locked`] → 503 with `Retry-After`, like a full
 //! instance queue). The lock is fair: a waiting writer is not starved by a stream of readers.
 //!
-//! Stale sqlite locks: the guest's sqlite locks a database with a lock folder beside it
-//! (`app.db.lock`, made with `mkdir` and removed at the end of each transaction: WASI has
-//! no `fcntl` locks). An instance discarded mid-request (timeout, CPU limit, trap, memory)
-//! never removes its lock folder, and every later connection would find the database busy
-//! forever, across restarts. So the gate removes such folders (empty `<file>.lock` folders
-//! beside a file, in the site's data folders) when no guest of the site can be using them:
-//! when the pool is made, before any instance exists, and after a discarded instance, under
-//! the exclusive lock. The next connection then finds the dead transaction's rollback
-//! journal and rolls it back, as sqlite does after a crash.
-//!
 //! Reloads: a rebuilt site gets a new pool while requests of the old one may still run. The
 //! lock belongs to the data folders, not to a pool: every gate over the same folders in this
 //! process shares one lock ([`shared_lock`]), and only the first gate over them clears stale
 //! locks (a later one would remove the lock folder of an old-version request mid-write).
-//!
-//! [`SitePool::admit`]: crate::wsgi::pool::SitePool::admit
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-
-use cap_std::fs::Dir;
-
-use super::folder::Folder;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -49,29 +19,10 @@ use std::time::Duration;
 use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
 
 use crate::config::{DataLock, Limits};
+use crate::runtime::folder::Folder;
 
-/// What a request with `method` takes under a site's `mode`.
-pub fn access(mode: DataLock, method: &str) -> Access {
-    match mode {
-        DataLock::None => Access::Free,
-        DataLock::Exclusive => Access::Exclusive,
-        DataLock::Methods if is_safe(method) => Access::Shared,
-        DataLock::Methods => Access::Exclusive,
-    }
-}
-
-/// The methods RFC 9110 calls safe (read-only): they share the lock under `methods`.
-fn is_safe(method: &str) -> bool {
-    matches!(method, "GET" | "HEAD" | "OPTIONS" | "TRACE")
-}
-
-/// What one request takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    Free,
-    Shared,
-    Exclusive,
-}
+use super::mode::{access, Access};
+use super::stale::{clear_stale_locks, log_removed};
 
 /// Why a request did not get the data lock.
 #[derive(Debug, thiserror::Error)]
@@ -216,153 +167,9 @@ pub fn shared_lock(folders: &[Folder]) -> (Arc<RwLock<()>>, bool) {
     (lock, true)
 }
 
-fn log_removed(site: &str, request: Option<u64>, removed: &[PathBuf], by: &str) {
-    for path in removed {
-        tracing::warn!(
-            site,
-            request,
-            "removed the stale sqlite lock `{}` left by {by}",
-            path.display()
-        );
-    }
-}
-
-/// How deep into a data folder stale locks are looked for, and how many entries are read.
-const MAX_DEPTH: usize = 16;
-const MAX_ENTRIES: usize = 100_000;
-
-/// Removes every sqlite lock folder in `folders`: an empty folder `<name>.lock` beside a
-/// file `<name>`. Symlinks are not followed, and every folder is read beneath its data
-/// folder's handle. Returns the folders removed.
-pub fn clear_stale_locks(folders: &[Folder]) -> Vec<PathBuf> {
-    let mut removed = Vec::new();
-    let mut budget = MAX_ENTRIES;
-    for folder in folders {
-        clear_in(folder.dir(), folder.shown(), 0, &mut budget, &mut removed);
-    }
-    removed
-}
-
-fn clear_in(dir: &Dir, shown: &Path, depth: usize, budget: &mut usize, removed: &mut Vec<PathBuf>) {
-    let Ok(entries) = dir.entries() else {
-        return;
-    };
-    for entry in entries.flatten() {
-        if *budget == 0 {
-            return;
-        }
-        *budget -= 1;
-        let Ok(kind) = entry.file_type() else {
-            continue;
-        };
-        if !kind.is_dir() {
-            continue;
-        }
-        let name = entry.file_name();
-        let is_file = |stem: &str| dir.symlink_metadata(stem).is_ok_and(|m| m.is_file());
-        let locked = name
-            .to_str()
-            .and_then(|n| n.strip_suffix(".lock"))
-            .filter(|stem| !stem.is_empty());
-        match locked {
-            // `remove_dir` only removes an empty folder, so nothing inside is ever lost.
-            Some(stem) if is_file(stem) => {
-                if let Ok(()) = dir.remove_dir(&name) {
-                    removed.push(shown.join(&name));
-                }
-            }
-            _ if depth < MAX_DEPTH => {
-                if let Ok(sub) = dir.open_dir(&name) {
-                    clear_in(&sub, &shown.join(&name), depth + 1, budget, removed);
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-/// The request's method, from its environ.
-pub fn method_of(environ: &[(String, String)]) -> &str {
-    environ
-        .iter()
-        .find(|(key, _)| key == "REQUEST_METHOD")
-        .map_or("", |(_, value)| value.as_str())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn data_lock_defaults_to_exclusive_with_data_and_none_without() {
-        assert_eq!(DataLock::resolve(None, true), Ok(DataLock::Exclusive));
-        assert_eq!(DataLock::resolve(None, false), Ok(DataLock::None));
-        assert_eq!(
-            DataLock::resolve(Some("methods"), true),
-            Ok(DataLock::Methods)
-        );
-        assert_eq!(
-            DataLock::resolve(Some("exclusive"), true),
-            Ok(DataLock::Exclusive)
-        );
-        assert_eq!(DataLock::resolve(Some("none"), true), Ok(DataLock::None));
-    }
-
-    #[test]
-    fn data_lock_rejects_unknown_modes_and_a_lock_without_data() {
-        let unknown = DataLock::resolve(Some("sometimes"), true).unwrap_err();
-        assert!(unknown.contains("`sometimes`"), "{unknown}");
-        assert!(
-            unknown.contains("`exclusive`, `methods` or `none`"),
-            "{unknown}"
-        );
-        // Case matters, as for every other mode-like key.
-        assert!(DataLock::resolve(Some("Exclusive"), true).is_err());
-        for value in ["exclusive", "methods", "none"] {
-            let alone = DataLock::resolve(Some(value), false).unwrap_err();
-            assert!(alone.contains(&format!("`{value}`")), "{alone}");
-            assert!(alone.contains("no `app.data` folders"), "{alone}");
-        }
-    }
-
-    #[test]
-    fn data_lock_access_follows_the_mode_and_method() {
-        for method in [
-            "GET", "HEAD", "OPTIONS", "TRACE", "POST", "PUT", "PATCH", "DELETE",
-        ] {
-            assert_eq!(access(DataLock::None, method), Access::Free, "{method}");
-            assert_eq!(
-                access(DataLock::Exclusive, method),
-                Access::Exclusive,
-                "{method}"
-            );
-        }
-        for method in ["GET", "HEAD", "OPTIONS", "TRACE"] {
-            assert_eq!(
-                access(DataLock::Methods, method),
-                Access::Shared,
-                "{method}"
-            );
-        }
-        // Anything not known to be safe writes: unsafe methods, extensions, odd spellings.
-        for method in ["POST", "PUT", "PATCH", "DELETE", "PROPFIND", "get", ""] {
-            assert_eq!(
-                access(DataLock::Methods, method),
-                Access::Exclusive,
-                "{method:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn data_lock_method_comes_from_the_environ() {
-        let environ = vec![
-            ("PATH_INFO".to_owned(), "/x".to_owned()),
-            ("REQUEST_METHOD".to_owned(), "PUT".to_owned()),
-        ];
-        assert_eq!(method_of(&environ), "PUT");
-        assert_eq!(method_of(&[]), "");
-    }
 
     fn gate(mode: DataLock, queue: usize) -> DataGate {
         let limits = Limits {
@@ -371,48 +178,6 @@ mod tests {
             ..Limits::default()
         };
         DataGate::new("s", mode, &limits, Vec::new())
-    }
-
-    #[test]
-    fn data_lock_clears_only_empty_lock_folders_beside_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        let make = |folder: &str| std::fs::create_dir_all(data.join(folder)).unwrap();
-        let touch = |file: &str| std::fs::write(data.join(file), b"x").unwrap();
-        make("");
-        touch("app.db");
-        make("app.db.lock");
-        make("sub/deeper");
-        touch("sub/deeper/other.sqlite");
-        make("sub/deeper/other.sqlite.lock");
-        // Not sqlite's: no file beside it, or not empty, or a file named `.lock`.
-        make("orphan.lock");
-        touch("full.db");
-        make("full.db.lock");
-        touch("full.db.lock/keep");
-        touch("plain.lock");
-        // A symlink to a folder elsewhere is not followed.
-        let outside = dir.path().join("outside");
-        std::fs::create_dir_all(outside.join("x.lock")).unwrap();
-        std::fs::write(outside.join("x"), b"x").unwrap();
-        std::os::unix::fs::symlink(&outside, data.join("link")).unwrap();
-
-        let folder = Folder::open(&data).unwrap();
-        let mut removed = clear_stale_locks(std::slice::from_ref(&folder));
-        removed.sort();
-        assert_eq!(
-            removed,
-            [
-                data.join("app.db.lock"),
-                data.join("sub/deeper/other.sqlite.lock")
-            ]
-        );
-        assert!(!data.join("app.db.lock").exists());
-        assert!(data.join("app.db").is_file());
-        assert!(data.join("orphan.lock").is_dir());
-        assert!(data.join("full.db.lock/keep").is_file());
-        assert!(data.join("plain.lock").is_file());
-        assert!(outside.join("x.lock").is_dir());
     }
 
     #[tokio::test]

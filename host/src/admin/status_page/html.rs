@@ -1,7 +1,5 @@
-//! The admin listener's status page (`GET /`) and its data (`GET /status.json`): every
-//! site with its state (serving, building, failed with the error), request and error rates,
-//! instances, memory and build, from the catalog's reports, the served table and the
-//! metrics' per-site history.
+//! `GET /`: the status page rendered from the survey (`survey.rs`), and its script and
+//! style.
 //!
 //! The page is whole without JavaScript: a server-rendered table, every text escaped (a
 //! failed build's error is a Python traceback, full of `<`). Its script (`status.js`,
@@ -11,231 +9,21 @@
 //! lets nothing run but that script.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use serde_json::{json, Value};
-
-use crate::http::state::ServerState;
 use crate::runtime::quota::Usage;
-use crate::sites::catalog::SiteReport;
-use crate::sites::live::LiveSite;
-use crate::telemetry::metrics::{Breach, Live, Summary, NO_SITE, SERIES_STEP};
+use crate::telemetry::metrics::Breach;
+
+use super::survey::{SiteStatus, Status};
 
 /// The page's script and style, served from `/status.js` and `/status.css`.
-pub const SCRIPT: &str = include_str!("assets/status.js");
-pub const STYLE: &str = include_str!("assets/status.css");
+pub const SCRIPT: &str = include_str!("../assets/status.js");
+pub const STYLE: &str = include_str!("../assets/status.css");
 
 /// What the page may load and run: its own script, style and data, nothing else.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
      style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; \
      form-action 'none'; frame-ancestors 'none'";
-
-/// Everything the page shows.
-pub struct Status {
-    pub started: SystemTime,
-    pub stopping: bool,
-    pub sites: Vec<SiteStatus>,
-    /// Requests no site took (refused heads, unknown hosts).
-    pub unrouted: Summary,
-}
-
-/// One site as the page shows it.
-pub struct SiteStatus {
-    pub name: String,
-    pub server_names: Vec<String>,
-    pub default: bool,
-    /// `serving`, `building`, `failed` or `stopped` (see `SiteReport::state`).
-    pub state: &'static str,
-    pub error: Option<(String, SystemTime)>,
-    pub serving: Option<(String, SystemTime)>,
-    pub building: Option<SystemTime>,
-    pub last_build: Option<Duration>,
-    pub instances: usize,
-    pub memory: u64,
-    pub memory_cap: u64,
-    /// `/tmp` and each data folder against their quotas.
-    pub storage: Vec<Usage>,
-    pub requests: Summary,
-}
-
-/// Every configured site: its report (when it has one) and its served version (when
-/// there is one), by name.
-fn each_site(app: &ServerState) -> Vec<(String, Option<SiteReport>, Option<Arc<LiveSite>>)> {
-    let table = app.catalog().current();
-    let mut sites: Vec<(String, Option<SiteReport>, Option<Arc<LiveSite>>)> = app
-        .catalog()
-        .reports()
-        .into_iter()
-        .map(|report| {
-            let live = table.site(&report.name).cloned();
-            (report.name.clone(), Some(report), live)
-        })
-        .collect();
-    for live in &table.sites {
-        if !sites.iter().any(|(name, _, _)| *name == live.config.name) {
-            sites.push((live.config.name.clone(), None, Some(live.clone())));
-        }
-    }
-    sites.sort_by(|a, b| a.0.cmp(&b.0));
-    sites
-}
-
-fn state_of(report: Option<&SiteReport>, live: Option<&Arc<LiveSite>>) -> &'static str {
-    match (report, live) {
-        (Some(report), _) => report.state(),
-        (None, Some(_)) => "serving",
-        (None, None) => "stopped",
-    }
-}
-
-/// (instances, memory in use, memory budget) of a served site.
-fn usage(live: Option<&Arc<LiveSite>>) -> (usize, u64, u64) {
-    match live.and_then(|site| site.pool.as_ref()) {
-        Some(pool) => (
-            pool.live_instances(),
-            pool.budget().in_use(),
-            pool.budget().cap(),
-        ),
-        None => (0, 0, 0),
-    }
-}
-
-/// The gauges of every site, for a metrics scrape.
-pub fn live(app: &ServerState) -> Vec<Live> {
-    each_site(app)
-        .into_iter()
-        .map(|(name, report, live)| {
-            let (instances, memory, memory_cap) = usage(live.as_ref());
-            Live {
-                state: state_of(report.as_ref(), live.as_ref()),
-                site: name,
-                instances,
-                memory,
-                memory_cap,
-            }
-        })
-        .collect()
-}
-
-/// What the page shows now.
-pub fn survey(app: &ServerState, stopping: bool) -> Status {
-    let metrics = app.metrics();
-    let sites = each_site(app)
-        .into_iter()
-        .map(|(name, report, live)| {
-            let (instances, memory, memory_cap) = usage(live.as_ref());
-            let storage = live
-                .as_ref()
-                .and_then(|site| site.pool.as_ref())
-                .map(|pool| pool.storage())
-                .unwrap_or_default();
-            let state = state_of(report.as_ref(), live.as_ref());
-            let server_names = match (&live, &report) {
-                (Some(live), _) => live.config.server_names.clone(),
-                (None, Some(report)) => report.server_names.clone(),
-                (None, None) => Vec::new(),
-            };
-            let (error, serving, building, last_build) = match report {
-                Some(r) => (r.error, r.serving, r.building, r.last_build),
-                None => (None, None, None, None),
-            };
-            SiteStatus {
-                requests: metrics.summary(&name),
-                default: live.as_ref().is_some_and(|l| l.config.default),
-                name,
-                server_names,
-                state,
-                error,
-                serving,
-                building,
-                last_build,
-                instances,
-                memory,
-                memory_cap,
-                storage,
-            }
-        })
-        .collect();
-    Status {
-        started: app.catalog().started(),
-        stopping,
-        sites,
-        unrouted: metrics.summary(NO_SITE),
-    }
-}
-
-/// `/status.json`.
-pub fn json(status: &Status) -> String {
-    let sites: Vec<Value> = status
-        .sites
-        .iter()
-        .map(|site| {
-            let summary = &site.requests;
-            let breaches: serde_json::Map<String, Value> = Breach::ALL
-                .iter()
-                .zip(summary.breaches)
-                .map(|(kind, count)| (kind.label().to_owned(), count.into()))
-                .collect();
-            json!({
-                "name": site.name,
-                "server_names": site.server_names,
-                "default": site.default,
-                "state": site.state,
-                "error": site.error.as_ref().map(|(text, _)| text),
-                "error_at": site.error.as_ref().map(|(_, at)| unix(*at)),
-                "serving_build": site.serving.as_ref().map(|(build, _)| build),
-                "serving_since": site.serving.as_ref().map(|(_, at)| unix(*at)),
-                "building_since": site.building.map(unix),
-                "last_build_seconds": site.last_build.map(|d| d.as_secs_f64()),
-                "instances": site.instances,
-                "memory_bytes": site.memory,
-                "memory_budget_bytes": site.memory_cap,
-                "storage": site.storage.iter().map(|u| json!({
-                    "mount": u.mount,
-                    "bytes": u.bytes,
-                    "max_bytes": u.max_bytes,
-                    "files": u.files,
-                    "max_files": u.max_files,
-                    "refused": u.refused,
-                    "partial": u.partial,
-                })).collect::<Vec<_>>(),
-                "requests": summary.requests,
-                "errors": summary.errors,
-                "classes": {
-                    "1xx": summary.classes[0], "2xx": summary.classes[1],
-                    "3xx": summary.classes[2], "4xx": summary.classes[3],
-                    "5xx": summary.classes[4],
-                },
-                "breaches": breaches,
-                "request_rate": summary.request_rate,
-                "error_rate": summary.error_rate,
-                "series": {
-                    "requests": summary.series.iter().map(|p| p.requests).collect::<Vec<_>>(),
-                    "errors": summary.series.iter().map(|p| p.errors).collect::<Vec<_>>(),
-                },
-            })
-        })
-        .collect();
-    let value = json!({
-        "started": unix(status.started),
-        "now": unix(SystemTime::now()),
-        "stopping": status.stopping,
-        "series_step_seconds": SERIES_STEP,
-        "unrouted": {
-            "requests": status.unrouted.requests,
-            "errors": status.unrouted.errors,
-        },
-        "sites": sites,
-    });
-    value.to_string()
-}
-
-fn unix(at: SystemTime) -> f64 {
-    at.duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs_f64()
-}
 
 /// `/`: the page, whole without its script.
 pub fn html(status: &Status) -> String {
@@ -439,7 +227,11 @@ pub fn escape(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
+    use super::super::data::json;
     use super::*;
+    use crate::telemetry::metrics::Summary;
 
     fn site(name: &str, error: Option<&str>) -> SiteStatus {
         SiteStatus {
