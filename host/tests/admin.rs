@@ -22,12 +22,7 @@ use common::{get, wait_until, Layout, Response, Server, LOG_WAIT};
 /// Copies the `limits` fixture to `sites/<name>`, answering `<name>.test`, with `tables`
 /// appended to its `site.toml`.
 fn limits_site(layout: &Layout, name: &str, tables: &str) -> PathBuf {
-    let dir = layout.copy_fixture("limits", name);
-    let file = dir.join("site.toml");
-    let toml = std::fs::read_to_string(&file).unwrap();
-    let toml = toml.replace("\"limits.test\"", &format!("\"{name}.test\""));
-    std::fs::write(&file, format!("{toml}\n{tables}")).unwrap();
-    dir
+    layout.app_fixture("limits", name, "", tables)
 }
 
 fn admin(server: &Server) -> SocketAddr {
