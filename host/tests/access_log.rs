@@ -7,24 +7,18 @@ mod common;
 
 use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{request_id, run_cli, tagged_event, Layout, Response, Server};
+use common::{request_id, run_cli, tagged_event, wait_until, Layout, Response, Server, LOG_WAIT};
 
 /// A server over `files` (static) and `echo` (app) with `[log]` set to `log_table`; returns
 /// it with the layout's root folder (where the log paths are relative to).
 fn serve_logged(log_table: &str) -> (Server, PathBuf) {
     let layout = Layout::new();
     layout.static_site("files", &["files.test"], false, "");
-    let echo = layout.copy_fixture("echo", "echo");
     // One instance: a response with a length is complete on the wire before its call has
     // returned, so a second instance could take the next request; with one it waits.
-    let toml = std::fs::read_to_string(echo.join("site.toml")).unwrap();
-    std::fs::write(
-        echo.join("site.toml"),
-        format!("{toml}\n[limits]\ninstances = 1\n"),
-    )
-    .unwrap();
+    layout.app_fixture("echo", "echo", "", "[limits]\ninstances = 1\n");
     let config = layout.write("wsgi-wasm.toml", format!("[log]\n{log_table}"));
     let root = layout.root.path().to_path_buf();
     let server = layout.serve_with(&["--config".as_ref(), config.as_os_str()]);
@@ -33,20 +27,14 @@ fn serve_logged(log_table: &str) -> (Server, PathBuf) {
 
 /// Waits until `path` has a line that `wanted` accepts; returns it.
 fn wait_for_line(server: &Server, path: &Path, wanted: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    let what = format!("a matching line in {}", path.display());
+    wait_until(&what, LOG_WAIT, || {
         let text = std::fs::read_to_string(path).unwrap_or_default();
-        if let Some(line) = text.lines().find(|l| wanted(l)) {
-            return line.to_owned();
+        match text.lines().find(|l| wanted(l)) {
+            Some(line) => Ok(line.to_owned()),
+            None => Err(format!("the file:\n{text}\nserver log:\n{}", server.log())),
         }
-        assert!(
-            Instant::now() < deadline,
-            "no matching line in {}:\n{text}\nserver log:\n{}",
-            path.display(),
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    })
 }
 
 /// The line of the request whose request line (inside its quotes) is `request`.

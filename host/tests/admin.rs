@@ -17,17 +17,12 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{get, Layout, Response, Server};
+use common::{get, wait_until, Layout, Response, Server, LOG_WAIT};
 
 /// Copies the `limits` fixture to `sites/<name>`, answering `<name>.test`, with `tables`
 /// appended to its `site.toml`.
 fn limits_site(layout: &Layout, name: &str, tables: &str) -> PathBuf {
-    let dir = layout.copy_fixture("limits", name);
-    let file = dir.join("site.toml");
-    let toml = std::fs::read_to_string(&file).unwrap();
-    let toml = toml.replace("\"limits.test\"", &format!("\"{name}.test\""));
-    std::fs::write(&file, format!("{toml}\n{tables}")).unwrap();
-    dir
+    layout.app_fixture("limits", name, "", tables)
 }
 
 fn admin(server: &Server) -> SocketAddr {
@@ -70,20 +65,18 @@ fn value(scrape: &str, series: &str) -> f64 {
 /// Waits until `series` satisfies `ok`; returns its value (panics with the scrape if it
 /// never does).
 fn wait_for(server: &Server, series: &str, ok: impl Fn(f64) -> bool) -> f64 {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    wait_until(&format!("`{series}`"), LOG_WAIT, || {
         let text = scrape(server);
         let found = value(&text, series);
         if ok(found) {
-            return found;
+            Ok(found)
+        } else {
+            Err(format!(
+                "`{series}` is {found}; scrape:\n{text}\nlog:\n{}",
+                server.log()
+            ))
         }
-        assert!(
-            Instant::now() < deadline,
-            "`{series}` is {found}; scrape:\n{text}\nlog:\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    })
 }
 
 fn requests(site: &str, class: &str) -> String {

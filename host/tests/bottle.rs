@@ -12,20 +12,11 @@ fn start() -> Server {
     Server::start(&["bottle"])
 }
 
-fn get_headers(server: &Server, path: &str, headers: &str) -> Response {
-    server.request(
-        &format!("GET {path} HTTP/1.1\r\nHost: {HOST}\r\n{headers}Connection: close\r\n\r\n"),
-        b"",
-    )
-}
-
 fn post(server: &Server, path: &str, content_type: &str, body: &[u8]) -> Response {
-    server.request(
-        &format!(
-            "POST {path} HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: {content_type}\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        ),
+    server.post(
+        HOST,
+        path,
+        &format!("Content-Type: {content_type}\r\n"),
         body,
     )
 }
@@ -41,11 +32,8 @@ fn bottle_static_file_validators_and_304() {
     let path = "/files/ranges.txt";
     let whole = server.get_ok(HOST, path);
     assert_eq!(whole.body, file);
-    assert_eq!(
-        whole.header("content-type"),
-        Some("text/plain; charset=UTF-8")
-    );
-    assert_eq!(whole.header("accept-ranges"), Some("bytes"));
+    whole.assert_header("content-type", Some("text/plain; charset=UTF-8"));
+    whole.assert_header("accept-ranges", Some("bytes"));
     let etag = whole.header("etag").expect("an ETag").to_owned();
     assert!(
         etag.len() > 2 && etag.starts_with('"') && etag.ends_with('"'),
@@ -57,33 +45,33 @@ fn bottle_static_file_validators_and_304() {
         .to_owned();
     assert!(modified.ends_with(" GMT"), "{modified}");
 
-    let fresh = get_headers(&server, path, &format!("If-None-Match: {etag}\r\n"));
-    assert_eq!(fresh.status, 304, "{}", fresh.text());
+    let fresh = server.get_with(HOST, path, &format!("If-None-Match: {etag}\r\n"));
+    fresh.assert_status(304);
     assert!(fresh.body.is_empty());
-    assert_eq!(fresh.header("etag"), Some(etag.as_str()));
-    let fresh = get_headers(&server, path, &format!("If-Modified-Since: {modified}\r\n"));
-    assert_eq!(fresh.status, 304);
+    fresh.assert_header("etag", Some(etag.as_str()));
+    let fresh = server.get_with(HOST, path, &format!("If-Modified-Since: {modified}\r\n"));
+    fresh.assert_status(304);
 
-    let other = get_headers(&server, path, "If-None-Match: \"some-other-version\"\r\n");
-    assert_eq!(other.status, 200);
+    let other = server.get_with(HOST, path, "If-None-Match: \"some-other-version\"\r\n");
+    other.assert_status(200);
     assert_eq!(other.body, file);
-    let old = get_headers(
-        &server,
+    let old = server.get_with(
+        HOST,
         path,
         "If-Modified-Since: Thu, 01 Jan 1998 00:00:00 GMT\r\n",
     );
-    assert_eq!(old.status, 200);
+    old.assert_status(200);
     assert_eq!(old.body, file);
 
     let svg = server.get_ok(HOST, "/files/bottle.svg");
-    assert_eq!(svg.header("content-type"), Some("image/svg+xml"));
+    svg.assert_header("content-type", Some("image/svg+xml"));
     assert_eq!(svg.body, site_file("bottle.svg"));
     assert_ne!(svg.header("etag"), Some(etag.as_str()), "one tag per file");
 
     let download = server.get_ok(HOST, "/files/bottle.svg?download=1");
-    assert_eq!(
-        download.header("content-disposition"),
-        Some("attachment; filename=\"bottle.svg\"")
+    download.assert_header(
+        "content-disposition",
+        Some("attachment; filename=\"bottle.svg\""),
     );
 }
 
@@ -94,45 +82,42 @@ fn bottle_static_file_ranges_and_416() {
     let len = file.len();
     let path = "/files/ranges.txt";
 
-    let first = get_headers(&server, path, "Range: bytes=0-19\r\n");
-    assert_eq!(first.status, 206, "{}", first.text());
-    assert_eq!(
-        first.header("content-range"),
-        Some(format!("bytes 0-19/{len}").as_str())
-    );
-    assert_eq!(first.header("content-length"), Some("20"));
+    let first = server.get_with(HOST, path, "Range: bytes=0-19\r\n");
+    first.assert_status(206);
+    first.assert_header("content-range", Some(format!("bytes 0-19/{len}").as_str()));
+    first.assert_header("content-length", Some("20"));
     assert_eq!(first.body, file[..20]);
 
-    let middle = get_headers(&server, path, "Range: bytes=100-299\r\n");
-    assert_eq!(middle.status, 206);
-    assert_eq!(
-        middle.header("content-range"),
-        Some(format!("bytes 100-299/{len}").as_str())
+    let middle = server.get_with(HOST, path, "Range: bytes=100-299\r\n");
+    middle.assert_status(206);
+    middle.assert_header(
+        "content-range",
+        Some(format!("bytes 100-299/{len}").as_str()),
     );
     assert_eq!(middle.body, file[100..300]);
 
-    let tail = get_headers(&server, path, "Range: bytes=-50\r\n");
-    assert_eq!(tail.status, 206);
-    assert_eq!(
-        tail.header("content-range"),
-        Some(format!("bytes {}-{}/{len}", len - 50, len - 1).as_str())
+    let tail = server.get_with(HOST, path, "Range: bytes=-50\r\n");
+    tail.assert_status(206);
+    tail.assert_header(
+        "content-range",
+        Some(format!("bytes {}-{}/{len}", len - 50, len - 1).as_str()),
     );
     assert_eq!(tail.body, file[len - 50..]);
 
-    let rest = get_headers(&server, path, "Range: bytes=1000-\r\n");
-    assert_eq!(rest.status, 206);
+    let rest = server.get_with(HOST, path, "Range: bytes=1000-\r\n");
+    rest.assert_status(206);
     assert_eq!(rest.body, file[1000..]);
 
     // An end past the file is cut to the file.
-    let long = get_headers(&server, path, &format!("Range: bytes=10-{}\r\n", len * 2));
-    assert_eq!(long.status, 206);
+    let long = server.get_with(HOST, path, &format!("Range: bytes=10-{}\r\n", len * 2));
+    long.assert_status(206);
     assert_eq!(long.body, file[10..]);
 
     for unsatisfiable in [
         format!("bytes={len}-"),
         format!("bytes={}-{}", len + 5, len + 9),
     ] {
-        let refused = get_headers(&server, path, &format!("Range: {unsatisfiable}\r\n"));
+        let refused = server.get_with(HOST, path, &format!("Range: {unsatisfiable}\r\n"));
         assert_eq!(refused.status, 416, "{unsatisfiable}");
         assert_eq!(
             refused.header("content-range"),
@@ -141,8 +126,10 @@ fn bottle_static_file_ranges_and_416() {
         );
     }
 
-    assert_eq!(server.get(HOST, "/files/no-such-file.txt").status, 404);
-    assert_eq!(server.get(HOST, "/files/.hidden").status, 404);
+    server
+        .get(HOST, "/files/no-such-file.txt")
+        .assert_status(404);
+    server.get(HOST, "/files/.hidden").assert_status(404);
     // The app's own code is not among the files.
     assert_ne!(server.get(HOST, "/files/../app.py").status, 200);
     assert_ne!(server.get(HOST, "/files/%2e%2e/app.py").status, 200);
@@ -152,10 +139,7 @@ fn bottle_static_file_ranges_and_416() {
 fn bottle_template_pages() {
     let server = start();
     let index = server.get_ok(HOST, "/");
-    assert_eq!(
-        index.header("content-type"),
-        Some("text/html; charset=UTF-8")
-    );
+    index.assert_header("content-type", Some("text/html; charset=UTF-8"));
     let text = index.text();
     assert!(
         text.contains("<title>Welcome · Bottle on wsgi-wasm</title>"),
@@ -177,30 +161,22 @@ fn bottle_template_pages() {
     );
 
     // The page's own example link works.
-    assert!(hello.text().contains("href=\"/hello/%3Cscript%3E\""));
+    hello.assert_contains("href=\"/hello/%3Cscript%3E\"");
     assert!(server
         .get_ok(HOST, "/hello/%3Cscript%3E")
         .text()
         .contains("Hello, &lt;script&gt;!"));
 
     let missing = server.get(HOST, "/no/such/page");
-    assert_eq!(missing.status, 404);
-    assert!(
-        missing
-            .text()
-            .contains("Nothing lives at <code>/no/such/page</code>"),
-        "{}",
-        missing.text()
-    );
+    missing.assert_status(404);
+    missing.assert_contains("Nothing lives at <code>/no/such/page</code>");
 }
 
 #[test]
 fn bottle_contact_form() {
     let server = start();
     let form = server.get_ok(HOST, "/contact");
-    assert!(form
-        .text()
-        .contains("<form method=\"post\" action=\"/contact\">"));
+    form.assert_contains("<form method=\"post\" action=\"/contact\">");
 
     let sent = post(
         &server,
@@ -226,7 +202,7 @@ fn bottle_contact_form() {
         "application/x-www-form-urlencoded",
         b"name=&email=not-an-address&message=",
     );
-    assert_eq!(refused.status, 400);
+    refused.assert_status(400);
     let text = refused.text();
     for message in [
         "Please tell us your name.",
@@ -250,18 +226,18 @@ fn bottle_json_route() {
         "application/json",
         "{\"text\": \"one two\\nthree, four é\"}".as_bytes(),
     );
-    assert_eq!(counted.status, 200, "{}", counted.text());
-    assert_eq!(counted.header("content-type"), Some("application/json"));
+    counted.assert_status(200);
+    counted.assert_header("content-type", Some("application/json"));
     assert_eq!(
         counted.json(),
         serde_json::json!({"characters": 21, "words": 5, "lines": 2})
     );
 
     let broken = post(&server, "/api/stats", "application/json", b"{\"text\": ");
-    assert_eq!(broken.status, 400);
+    broken.assert_status(400);
     assert_eq!(broken.json()["error"], "the body is not valid JSON");
     let wrong = post(&server, "/api/stats", "application/json", b"[1, 2]");
-    assert_eq!(wrong.status, 400);
+    wrong.assert_status(400);
     assert_eq!(
         wrong.json()["error"],
         "send an object with a \"text\" string"
@@ -272,6 +248,6 @@ fn bottle_json_route() {
         "application/x-www-form-urlencoded",
         b"text=hi",
     );
-    assert_eq!(form.status, 415);
+    form.assert_status(415);
     assert!(form.json()["error"].as_str().unwrap().contains("JSON"));
 }

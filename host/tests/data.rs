@@ -14,50 +14,22 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Layout, Response, Server};
+use common::{Layout, Server};
 
 const HOST: &str = "sqlite.test";
 
 /// Copies the fixture to `sites/sqlite` with `app` lines added to its `[app]` table and
 /// `limits` as its `[limits]` table, and makes its empty `data` folder.
 fn sqlite_site(layout: &Layout, app: &str, limits: &str) -> PathBuf {
-    let dir = layout.copy_fixture("sqlite", "sqlite");
-    let file = dir.join("site.toml");
-    let toml = std::fs::read_to_string(&file).unwrap();
-    assert!(toml.contains("[app]\n") && !toml.lines().any(|l| l.trim() == "[limits]"));
-    let toml = toml.replace("[app]\n", &format!("[app]\n{app}"));
-    std::fs::write(&file, format!("{toml}\n[limits]\n{limits}")).unwrap();
+    let dir = layout.app_fixture("sqlite", "sqlite", app, &format!("[limits]\n{limits}"));
     std::fs::create_dir_all(dir.join("data")).unwrap();
     dir
 }
 
-/// Serves the layout's sites folder while the layout stays with the test, so the test can
-/// stop the server and start another one on the same folder.
-fn serve(layout: &Layout) -> Server {
-    Server::launch(tempfile::tempdir().unwrap(), &layout.sites(), &[])
-}
-
-fn post(server: &Server, path: &str, body: &str) -> Response {
-    server.request(
-        &format!(
-            "POST {path} HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: {}\r\n\
-             Connection: close\r\n\r\n",
-            body.len()
-        ),
-        body.as_bytes(),
-    )
-}
-
 /// `POST /add`; asserts a 200 and returns the counter value this write produced.
 fn add(server: &Server, who: &str) -> u64 {
-    let response = post(server, "/add", who);
-    assert_eq!(
-        response.status,
-        200,
-        "POST /add {who}: {}\n{}",
-        response.text(),
-        server.log()
-    );
+    let response = server.post(HOST, "/add", "", who);
+    server.assert_status(&response, 200);
     response.json()["n"].as_u64().expect("a counter value")
 }
 
@@ -109,7 +81,7 @@ const WRITES: usize = 25;
 fn data_concurrent_writers_lose_no_write() {
     let layout = Layout::new();
     let site = sqlite_site(&layout, "", "instances = 4\n");
-    let server = serve(&layout);
+    let server = layout.serve_in_place();
     let server = &server;
     // Writers and readers at once; the default lock (`exclusive`) runs each request alone.
     let mut written: Vec<u64> = at_once(WRITERS + 2, WRITES, |t, i| {
@@ -144,7 +116,7 @@ fn data_concurrent_writers_lose_no_write() {
 fn data_lock_methods_shares_reads_and_runs_writes_alone() {
     let layout = Layout::new();
     let site = sqlite_site(&layout, "data_lock = \"methods\"\n", "instances = 4\n");
-    let server = serve(&layout);
+    let server = layout.serve_in_place();
     let server = &server;
     // Two GETs that each wait (bounded) until the other has come in: both meet.
     let met = at_once(2, 1, |_, _| {
@@ -182,19 +154,13 @@ fn data_lock_methods_shares_reads_and_runs_writes_alone() {
 fn data_lock_none_lets_requests_overlap() {
     let layout = Layout::new();
     let site = sqlite_site(&layout, "data_lock = \"none\"\n", "instances = 4\n");
-    let server = serve(&layout);
+    let server = layout.serve_in_place();
     let server = &server;
     // Without a lock two POSTs run together, and the fixture's detector sees it: the empty
     // overlap logs of the other tests mean the lock kept requests apart.
     let met = at_once(2, 1, |_, _| {
-        let response = post(server, "/rendezvous?group=writes", "");
-        assert_eq!(
-            response.status,
-            200,
-            "{}\n{}",
-            response.text(),
-            server.log()
-        );
+        let response = server.post(HOST, "/rendezvous?group=writes", "", "");
+        server.assert_status(&response, 200);
         response.json()["met"].clone()
     });
     assert_eq!(met, [true, true], "writes run together under `none`");
@@ -210,7 +176,7 @@ fn data_lock_none_lets_requests_overlap() {
 fn data_listing_a_folder_survives_entries_removed_meanwhile() {
     let layout = Layout::new();
     sqlite_site(&layout, "data_lock = \"none\"\n", "instances = 4\n");
-    let server = serve(&layout);
+    let server = layout.serve_in_place();
     let server = &server;
     // Pairs of requests meet, then each creates, lists and removes its own file 300 times
     // in one shared folder: a listing is read while the other instance removes an entry.
@@ -219,13 +185,8 @@ fn data_listing_a_folder_survives_entries_removed_meanwhile() {
             HOST,
             &format!("/churn?group=churn-{}-{i}&rounds=300", t / 2),
         );
-        assert_eq!(
-            response.status,
-            200,
-            "a listing failed: {}\n{}",
-            response.text(),
-            server.log()
-        );
+        // A listing that failed answers with its error.
+        server.assert_status(&response, 200);
         let json = response.json();
         assert_eq!(json["met"], true, "{json}");
         json["crowded"].as_u64().expect("a count")
@@ -239,16 +200,10 @@ fn data_listing_a_folder_survives_entries_removed_meanwhile() {
 fn data_survives_instance_recycling_and_a_restart() {
     let layout = Layout::new();
     let site = sqlite_site(&layout, "", "instances = 4\nmax_requests = 2\n");
-    let server = serve(&layout);
+    let server = layout.serve_in_place();
     let served = at_once(4, 10, |t, i| {
-        let response = post(&server, "/add", &format!("writer {t} write {i}"));
-        assert_eq!(
-            response.status,
-            200,
-            "{}\n{}",
-            response.text(),
-            server.log()
-        );
+        let response = server.post(HOST, "/add", "", format!("writer {t} write {i}"));
+        server.assert_status(&response, 200);
         response.json()["served"].as_u64().expect("a served count")
     });
     assert!(
@@ -262,13 +217,10 @@ fn data_survives_instance_recycling_and_a_restart() {
 
     // A new server on the same sites folder finds the data where the last one left it, and
     // clears the stale lock before any instance runs.
-    let server = serve(&layout);
+    let server = layout.serve_in_place();
     assert!(!site.join("data/app.db.lock").exists(), "{}", server.log());
-    assert!(
-        server.log().contains("removed the stale sqlite lock"),
-        "{}",
-        server.log()
-    );
+    // The log line comes through the harness's stderr thread, maybe after `Sites ready`.
+    server.assert_logged("removed the stale sqlite lock");
     assert_eq!(counts(&server), (40, 40, 40));
     assert_eq!(add(&server, "after the restart"), 41);
     assert_eq!(counts(&server), (41, 41, 41));
@@ -287,33 +239,25 @@ fn data_lock_is_released_after_failures_and_timeouts() {
         "",
         "instances = 2\nrequest_timeout = \"5s\"\nqueue_timeout = \"1s\"\n",
     );
-    let server = serve(&layout);
+    let server = layout.serve_in_place();
     assert_eq!(add(&server, "first"), 1);
 
     // The app raises inside a transaction (and rolls it back): a 500, and the lock is free.
-    let failed = post(&server, "/fail", "");
-    assert_eq!(failed.status, 500, "{}", failed.text());
+    server.post(HOST, "/fail", "", "").assert_status(500);
     server.wait_for_log("sqlite: failed inside a transaction");
     assert_eq!(add(&server, "after the failure"), 2);
 
     // A request that holds the lock past its request_timeout, mid-transaction.
     std::thread::scope(|scope| {
-        let slow = scope.spawn(|| post(&server, "/slow?s=60", ""));
-        server.wait_for_log("sqlite: slow started");
-        assert!(
-            server.log().contains("sqlite: slow started"),
-            "{}",
-            server.log()
-        );
+        let slow = scope.spawn(|| server.post(HOST, "/slow?s=60", "", ""));
+        server.assert_logged("sqlite: slow started");
         // Meanwhile a write waits for the lock (not for an instance: one is free) and gives up
         // after the queue_timeout.
-        let waiting = post(&server, "/add", "while the slow one runs");
-        assert_eq!(waiting.status, 503, "{}\n{}", waiting.text(), server.log());
+        let waiting = server.post(HOST, "/add", "", "while the slow one runs");
+        server.assert_status(&waiting, 503);
         assert!(waiting.header("retry-after").is_some(), "{waiting:?}");
-        let log = server.wait_for_log("data lock was not free within 1s");
-        assert!(log.contains("data lock was not free within 1s"), "{log}");
-        let slow = slow.join().unwrap();
-        assert_eq!(slow.status, 504, "{}\n{}", slow.text(), server.log());
+        server.assert_logged("data lock was not free within 1s");
+        server.assert_status(&slow.join().unwrap(), 504);
     });
     // The discarded instance's sqlite lock folder was cleared and the data lock released;
     // the killed transaction's journal is rolled back by the next connection, so its +1000
@@ -325,47 +269,39 @@ fn data_lock_is_released_after_failures_and_timeouts() {
     assert_intact(&server);
 }
 
-/// `wsgi-wasm check` over one site with `app` lines in its `[app]` table: the error line.
-fn check_error(app: &str) -> String {
+/// `wsgi-wasm check` over one site with `app` lines in its `[app]` table: asserts it fails,
+/// with an error on `app.data_lock` that says each of `reasons`.
+fn assert_data_lock_error(app: &str, reasons: &[&str]) {
     let layout = Layout::new();
-    let dir = layout.sites().join("bad");
-    std::fs::create_dir_all(dir.join("data")).unwrap();
-    std::fs::write(
-        dir.join("site.toml"),
-        format!("server_names = [\"bad.test\"]\n[app]\n{app}"),
-    )
-    .unwrap();
+    std::fs::create_dir_all(layout.sites().join("bad/data")).unwrap();
+    layout.site_toml(
+        "bad",
+        &format!("server_names = [\"bad.test\"]\n[app]\n{app}"),
+    );
     let out = layout.check(None);
-    assert_ne!(out.code, Some(0), "{out:?}");
-    let line = out
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("error") && l.contains("/bad/site.toml: "))
-        .unwrap_or_else(|| panic!("an error for site.toml in {out:?}"))
-        .to_owned();
-    assert!(line.contains(": `app.data_lock`: "), "{line}");
-    line
+    out.assert_failed();
+    for reason in reasons {
+        out.assert_site_error("bad", "app.data_lock", reason);
+    }
 }
 
 #[test]
 fn data_lock_config_errors_name_the_key_and_value() {
-    let unknown = check_error("data = [\"data\"]\ndata_lock = \"sometimes\"\n");
-    assert!(unknown.contains("`sometimes`"), "{unknown}");
-    assert!(
-        unknown.contains("`exclusive`, `methods` or `none`"),
-        "{unknown}"
+    assert_data_lock_error(
+        "data = [\"data\"]\ndata_lock = \"sometimes\"\n",
+        &["`sometimes`", "`exclusive`, `methods` or `none`"],
     );
-
-    let alone = check_error("data_lock = \"exclusive\"\n");
-    assert!(alone.contains("`exclusive`"), "{alone}");
-    assert!(alone.contains("no `app.data` folders"), "{alone}");
+    assert_data_lock_error(
+        "data_lock = \"exclusive\"\n",
+        &["`exclusive`", "no `app.data` folders"],
+    );
 }
 
 #[test]
 fn data_file_reads_and_writes_keep_every_byte() {
     let layout = Layout::new();
     let site = sqlite_site(&layout, "", "");
-    let server = serve(&layout);
+    let server = layout.serve_in_place();
     for _ in 0..2 {
         let json = server.get_ok(HOST, "/fileio").json();
         assert_eq!(json["size"], json["expected"], "{json}");

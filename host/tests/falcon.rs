@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Response, Server};
+use common::{noise, Response, Server};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -31,8 +31,9 @@ fn send(server: &Server, method: &str, path: &str, body: &str) -> Response {
 }
 
 fn assert_json(response: &Response, status: u16) -> serde_json::Value {
-    assert_eq!(response.status, status, "{}", response.text());
-    assert_eq!(response.header("content-type"), Some("application/json"));
+    response
+        .assert_status(status)
+        .assert_header("content-type", Some("application/json"));
     response.json()
 }
 
@@ -54,10 +55,7 @@ fn falcon_crud_flow_over_json() {
     );
     let book = assert_json(&created, 201);
     let id = book["id"].as_u64().expect("an id");
-    assert_eq!(
-        created.header("location"),
-        Some(format!("/books/{id}").as_str())
-    );
+    created.assert_header("location", Some(format!("/books/{id}").as_str()));
     assert_eq!(
         book,
         json!({"id": id, "title": "Dune", "author": "Frank Herbert", "year": 1965})
@@ -86,7 +84,7 @@ fn falcon_crud_flow_over_json() {
     );
 
     let deleted = send(&server, "DELETE", &format!("/books/{id}"), "");
-    assert_eq!(deleted.status, 204, "{}", deleted.text());
+    deleted.assert_status(204);
     assert!(deleted.body.is_empty());
 
     for (method, body) in [
@@ -116,7 +114,7 @@ fn falcon_crud_flow_over_json() {
     );
     let patch = send(&server, "PATCH", "/books/1", "");
     assert_json(&patch, 405);
-    assert_eq!(patch.header("allow"), Some("DELETE, GET, PUT, OPTIONS"));
+    patch.assert_header("allow", Some("DELETE, GET, PUT, OPTIONS"));
 }
 
 #[test]
@@ -172,32 +170,13 @@ fn falcon_rejects_bad_json_and_invalid_books() {
     );
 }
 
-/// `len` bytes that do not compress and are the same on every run.
-fn noise(len: usize) -> Vec<u8> {
-    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 32) as u8
-        })
-        .collect()
-}
-
 /// `body` framed as HTTP/1.1 chunks of uneven sizes.
 fn chunked(body: &[u8]) -> Vec<u8> {
     common::chunked(body, &[3, 65536, 1, 9000, 32768])
 }
 
 fn assert_upload(response: &Response, server: &Server, data: &[u8], framing: &str) {
-    assert_eq!(
-        response.status,
-        201,
-        "{}\n{}",
-        response.text(),
-        server.log()
-    );
+    server.assert_status(response, 201);
     let report = response.json();
     assert_eq!(report["size"], data.len(), "{report}");
     assert_eq!(

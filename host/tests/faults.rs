@@ -14,16 +14,7 @@ use common::{get, request_id, tagged_event, Layout, Response, Server};
 /// Copies the `limits` fixture to `sites/<name>`, answering `<name>.test`, with `tables`
 /// (such as a `[limits]` table) appended to its `site.toml`.
 fn add_site(layout: &Layout, name: &str, tables: &str) -> PathBuf {
-    let dir = layout.copy_fixture("limits", name);
-    let file = dir.join("site.toml");
-    let toml = std::fs::read_to_string(&file).unwrap();
-    assert!(
-        !toml.lines().any(|l| l.trim() == "[limits]"),
-        "the fixture has no [limits] table"
-    );
-    let toml = toml.replace("\"limits.test\"", &format!("\"{name}.test\""));
-    std::fs::write(&file, format!("{toml}\n{tables}")).unwrap();
-    dir
+    layout.app_fixture("limits", name, "", tables)
 }
 
 /// `limits.test` with a short CPU time and a small memory, beside `other.test`.

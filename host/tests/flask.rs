@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{fixture, Response, Server};
+use common::{fixture, noise, Response, Server};
 use sha2::{Digest, Sha256};
 
 const HOST: &str = "flask.localhost";
@@ -25,24 +25,13 @@ fn session_cookie(response: &Response) -> String {
 }
 
 fn get_with_cookie(server: &Server, path: &str, cookie: &str) -> Response {
-    server.request(
-        &format!(
-            "GET {path} HTTP/1.1\r\nHost: {HOST}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
-        ),
-        b"",
-    )
+    server.get_with(HOST, path, &format!("Cookie: {cookie}\r\n"))
 }
 
 fn post_form(server: &Server, path: &str, cookie: &str, form: &str) -> Response {
-    server.request(
-        &format!(
-            "POST {path} HTTP/1.1\r\nHost: {HOST}\r\nCookie: {cookie}\r\n\
-             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
-             Connection: close\r\n\r\n",
-            form.len()
-        ),
-        form.as_bytes(),
-    )
+    let headers =
+        format!("Cookie: {cookie}\r\nContent-Type: application/x-www-form-urlencoded\r\n");
+    server.post(HOST, path, &headers, form)
 }
 
 /// The number the session page shows in `<strong id="visits">`.
@@ -61,7 +50,7 @@ fn flask_session_counts_visits_and_remembers_a_name() {
     let server = start();
     let first = server.get_ok(HOST, "/session");
     assert_eq!(visits(&first), 1);
-    assert!(first.text().contains("Hello, stranger"), "{}", first.text());
+    first.assert_contains("Hello, stranger");
     let set_cookie = first.header("set-cookie").unwrap();
     assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
     assert!(set_cookie.contains("SameSite=Lax"), "{set_cookie}");
@@ -72,34 +61,28 @@ fn flask_session_counts_visits_and_remembers_a_name() {
     let cookie = session_cookie(&second);
 
     let remembered = post_form(&server, "/session", &cookie, "name=Ada+Lovelace");
-    assert_eq!(remembered.status, 303, "{}", remembered.text());
-    assert_eq!(remembered.header("location"), Some("/session"));
+    remembered.assert_status(303);
+    remembered.assert_header("location", Some("/session"));
     let cookie = session_cookie(&remembered);
 
     let welcome = get_with_cookie(&server, "/session", &cookie);
-    assert_eq!(welcome.status, 200);
-    assert!(
-        welcome.text().contains("Welcome back, Ada Lovelace!"),
-        "{}",
-        welcome.text()
-    );
-    assert!(welcome
-        .text()
-        .contains("We will remember you, Ada Lovelace."));
+    welcome.assert_status(200);
+    welcome.assert_contains("Welcome back, Ada Lovelace!");
+    welcome.assert_contains("We will remember you, Ada Lovelace.");
     assert_eq!(visits(&welcome), 3);
     let cookie = session_cookie(&welcome);
 
     // An empty name is refused and the session keeps the old one.
     let refused = post_form(&server, "/session", &cookie, "name=+");
-    assert_eq!(refused.status, 400);
-    assert!(refused.text().contains("Please tell us your name."));
-    assert!(refused.text().contains("Welcome back, Ada Lovelace!"));
+    refused.assert_status(400);
+    refused.assert_contains("Please tell us your name.");
+    refused.assert_contains("Welcome back, Ada Lovelace!");
 
     let forgotten = post_form(&server, "/session", &cookie, "action=forget");
-    assert_eq!(forgotten.status, 303);
+    forgotten.assert_status(303);
     let fresh = get_with_cookie(&server, "/session", &session_cookie(&forgotten));
     assert_eq!(visits(&fresh), 1, "{}", fresh.text());
-    assert!(fresh.text().contains("Hello, stranger"));
+    fresh.assert_contains("Hello, stranger");
 }
 
 #[test]
@@ -117,13 +100,13 @@ fn flask_session_rejects_a_tampered_cookie() {
     let forged_payload = base64url(br#"{"visits":99,"name":"Mallory"}"#);
     let forged = format!("session={forged_payload}.{signed}");
     let page = get_with_cookie(&server, "/session", &forged);
-    assert_eq!(page.status, 200, "{}", page.text());
+    page.assert_status(200);
     assert_eq!(
         visits(&page),
         1,
         "a forged session is replaced by a fresh one"
     );
-    assert!(!page.text().contains("Mallory"));
+    page.assert_lacks("Mallory");
     assert_ne!(
         session_cookie(&page),
         forged,
@@ -157,19 +140,6 @@ fn base64url(bytes: &[u8]) -> String {
     out
 }
 
-/// `len` bytes that do not compress and are the same on every run.
-fn noise(len: usize) -> Vec<u8> {
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
-
 const BOUNDARY: &str = "wsgi-wasm-test-boundary-7MA4YWxkTrZu0gW";
 
 /// A multipart/form-data body with a `note` field and `data` as the file `photo.bin`.
@@ -185,19 +155,19 @@ fn multipart(data: &[u8]) -> Vec<u8> {
     body
 }
 
+/// POSTs the multipart/form-data `body` to `/upload`, framed by its length.
+fn post_multipart(server: &Server, body: &[u8]) -> Response {
+    let headers = format!("Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n");
+    server.post(HOST, "/upload", &headers, body)
+}
+
 /// `body` framed as HTTP/1.1 chunks of uneven sizes.
 fn chunked(body: &[u8]) -> Vec<u8> {
     common::chunked(body, &[1, 4093, 16384, 777, 65536, 10])
 }
 
 fn assert_upload_report(response: &Response, server: &Server, data: &[u8]) {
-    assert_eq!(
-        response.status,
-        200,
-        "{}\n{}",
-        response.text(),
-        server.log()
-    );
+    server.assert_status(response, 200);
     let page = response.text();
     let sha = hex::encode(Sha256::digest(data));
     for expected in [
@@ -214,19 +184,11 @@ fn assert_upload_report(response: &Response, server: &Server, data: &[u8]) {
 fn flask_upload_reports_size_and_checksum() {
     let server = start();
     let form = server.get_ok(HOST, "/upload");
-    assert!(form.text().contains("enctype=\"multipart/form-data\""));
+    form.assert_contains("enctype=\"multipart/form-data\"");
     // Past Werkzeug's 500 KiB in-memory threshold: Werkzeug spools it to the site's /tmp.
     let data = noise(700 * 1024 + 17);
     let body = multipart(&data);
-    let response = server.request(
-        &format!(
-            "POST /upload HTTP/1.1\r\nHost: {HOST}\r\n\
-             Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        ),
-        &body,
-    );
+    let response = post_multipart(&server, &body);
     assert_upload_report(&response, &server, &data);
 }
 
@@ -249,47 +211,19 @@ fn flask_upload_chunked_body_is_read_whole() {
 fn flask_upload_over_the_limit_is_413() {
     let server = start();
     let body = multipart(&noise(1536 * 1024));
-    let response = server.request(
-        &format!(
-            "POST /upload HTTP/1.1\r\nHost: {HOST}\r\n\
-             Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        ),
-        &body,
-    );
-    assert_eq!(response.status, 413, "{}", response.text());
-    assert!(
-        response
-            .text()
-            .contains("That upload is larger than 1024 KiB."),
-        "{}",
-        response.text()
-    );
+    let response = post_multipart(&server, &body);
+    response.assert_status(413);
+    response.assert_contains("That upload is larger than 1024 KiB.");
     // A form without a file is a 400 with the reason.
     let empty = format!("--{BOUNDARY}--\r\n");
-    let response = server.request(
-        &format!(
-            "POST /upload HTTP/1.1\r\nHost: {HOST}\r\n\
-             Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n",
-            empty.len()
-        ),
-        empty.as_bytes(),
-    );
-    assert_eq!(response.status, 400);
-    assert!(response.text().contains("Choose a file to upload."));
+    let response = post_multipart(&server, empty.as_bytes());
+    response.assert_status(400);
+    response.assert_contains("Choose a file to upload.");
 }
 
 fn post_json(server: &Server, content_type: &str, body: &str) -> Response {
-    server.request(
-        &format!(
-            "POST /api/echo HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: {content_type}\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        ),
-        body.as_bytes(),
-    )
+    let headers = format!("Content-Type: {content_type}\r\n");
+    server.post(HOST, "/api/echo", &headers, body)
 }
 
 #[test]
@@ -297,8 +231,8 @@ fn flask_json_echo_round_trip_and_errors() {
     let server = start();
     let body = r#"{"name": "Zoë", "tags": ["a", "b"], "n": 3}"#;
     let echoed = post_json(&server, "application/json", body);
-    assert_eq!(echoed.status, 200, "{}", echoed.text());
-    assert_eq!(echoed.header("content-type"), Some("application/json"));
+    echoed.assert_status(200);
+    echoed.assert_header("content-type", Some("application/json"));
     let json = echoed.json();
     assert_eq!(
         json["received"],
@@ -308,22 +242,15 @@ fn flask_json_echo_round_trip_and_errors() {
     assert_eq!(json["bytes"], body.len());
 
     let broken = post_json(&server, "application/json", r#"{"name": "#);
-    assert_eq!(broken.status, 400);
+    broken.assert_status(400);
     assert_eq!(broken.json()["error"], "the body is not valid JSON");
 
     let form = post_json(&server, "application/x-www-form-urlencoded", "a=1");
-    assert_eq!(form.status, 415);
+    form.assert_status(415);
     assert!(form.json()["error"].as_str().unwrap().contains("JSON"));
 
     let info = server.get_ok(HOST, "/api/info");
     assert_eq!(info.json()["python"].as_str().unwrap()[..4], *"3.14");
-}
-
-fn get_headers(server: &Server, path: &str, headers: &str) -> Response {
-    server.request(
-        &format!("GET {path} HTTP/1.1\r\nHost: {HOST}\r\n{headers}Connection: close\r\n\r\n"),
-        b"",
-    )
 }
 
 #[test]
@@ -333,81 +260,74 @@ fn flask_send_file_validators_304_and_ranges() {
     let path = "/files/sandbox-notes.txt";
 
     let listing = server.get_ok(HOST, "/files/");
-    assert!(
-        listing
-            .text()
-            .contains(&format!("{path}\">sandbox-notes.txt</a>")),
-        "{}",
-        listing.text()
-    );
+    listing.assert_contains(&format!("{path}\">sandbox-notes.txt</a>"));
 
     let whole = server.get_ok(HOST, path);
     assert_eq!(whole.body, file);
-    assert_eq!(
-        whole.header("content-type"),
-        Some("text/plain; charset=utf-8")
-    );
-    assert_eq!(whole.header("accept-ranges"), Some("bytes"));
+    whole.assert_header("content-type", Some("text/plain; charset=utf-8"));
+    whole.assert_header("accept-ranges", Some("bytes"));
     let etag = whole.header("etag").expect("an ETag").to_owned();
     let modified = whole
         .header("last-modified")
         .expect("a Last-Modified")
         .to_owned();
 
-    let fresh = get_headers(&server, path, &format!("If-None-Match: {etag}\r\n"));
-    assert_eq!(fresh.status, 304);
+    let fresh = server.get_with(HOST, path, &format!("If-None-Match: {etag}\r\n"));
+    fresh.assert_status(304);
     assert!(fresh.body.is_empty());
-    let fresh = get_headers(&server, path, &format!("If-Modified-Since: {modified}\r\n"));
-    assert_eq!(fresh.status, 304);
-    let stale = get_headers(&server, path, "If-None-Match: \"another-version\"\r\n");
-    assert_eq!(stale.status, 200);
+    let fresh = server.get_with(HOST, path, &format!("If-Modified-Since: {modified}\r\n"));
+    fresh.assert_status(304);
+    let stale = server.get_with(HOST, path, "If-None-Match: \"another-version\"\r\n");
+    stale.assert_status(200);
     assert_eq!(stale.body, file);
 
-    let range = get_headers(&server, path, "Range: bytes=10-29\r\n");
-    assert_eq!(range.status, 206);
-    assert_eq!(
-        range.header("content-range"),
-        Some(format!("bytes 10-29/{}", file.len()).as_str())
+    let range = server.get_with(HOST, path, "Range: bytes=10-29\r\n");
+    range.assert_status(206);
+    range.assert_header(
+        "content-range",
+        Some(format!("bytes 10-29/{}", file.len()).as_str()),
     );
     assert_eq!(range.body, file[10..30]);
-    let suffix = get_headers(&server, path, "Range: bytes=-100\r\n");
-    assert_eq!(suffix.status, 206);
+    let suffix = server.get_with(HOST, path, "Range: bytes=-100\r\n");
+    suffix.assert_status(206);
     assert_eq!(suffix.body, file[file.len() - 100..]);
 
-    let beyond = get_headers(
-        &server,
+    let beyond = server.get_with(
+        HOST,
         path,
         &format!("Range: bytes={}-\r\n", file.len() + 10),
     );
-    assert_eq!(beyond.status, 416);
-    assert_eq!(
-        beyond.header("content-range"),
-        Some(format!("bytes */{}", file.len()).as_str())
+    beyond.assert_status(416);
+    beyond.assert_header(
+        "content-range",
+        Some(format!("bytes */{}", file.len()).as_str()),
     );
 
     // If-Range with a validator that no longer matches: the whole file, never a piece.
-    let changed = get_headers(
-        &server,
+    let changed = server.get_with(
+        HOST,
         path,
         "Range: bytes=0-9\r\nIf-Range: \"another-version\"\r\n",
     );
-    assert_eq!(changed.status, 200);
+    changed.assert_status(200);
     assert_eq!(changed.body, file);
-    let same = get_headers(
-        &server,
+    let same = server.get_with(
+        HOST,
         path,
         &format!("Range: bytes=0-9\r\nIf-Range: {etag}\r\n"),
     );
-    assert_eq!(same.status, 206);
+    same.assert_status(206);
     assert_eq!(same.body, file[..10]);
 
     let download = server.get_ok(HOST, &format!("{path}?download=1"));
-    assert_eq!(
-        download.header("content-disposition"),
-        Some("attachment; filename=sandbox-notes.txt")
+    download.assert_header(
+        "content-disposition",
+        Some("attachment; filename=sandbox-notes.txt"),
     );
-    assert_eq!(server.get(HOST, "/files/no-such-file.txt").status, 404);
+    server
+        .get(HOST, "/files/no-such-file.txt")
+        .assert_status(404);
     // The app's own code is not among the files.
-    assert_eq!(server.get(HOST, "/files/../app.py").status, 404);
-    assert_eq!(server.get(HOST, "/files/%2e%2e/app.py").status, 404);
+    server.get(HOST, "/files/../app.py").assert_status(404);
+    server.get(HOST, "/files/%2e%2e/app.py").assert_status(404);
 }

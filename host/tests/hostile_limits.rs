@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Layout, Server};
+use common::Layout;
 
 /// A site `name` (`<name>.test`) whose app module runs `import_time` when imported.
 fn app_site(layout: &Layout, name: &str, import_time: &str, limits: &str) {
@@ -24,22 +24,6 @@ fn app_site(layout: &Layout, name: &str, import_time: &str, limits: &str) {
              return [b'site {name}']\n"
         ),
     );
-}
-
-/// Waits until the log holds `needle`, up to `limit`.
-fn wait_for(server: &Server, needle: &str, limit: Duration) -> String {
-    let deadline = Instant::now() + limit;
-    loop {
-        let log = server.log();
-        if log.contains(needle) {
-            return log;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no `{needle}` in the log:\n{log}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]
@@ -65,7 +49,7 @@ fn hostile_limits_sleeping_and_looping_imports_are_stopped_while_other_sites_ser
     )
     .unwrap();
     server.signal(libc::SIGHUP);
-    wait_for(&server, "configuration reloaded", Duration::from_secs(30));
+    server.assert_logged_within("configuration reloaded", Duration::from_secs(30));
     assert_eq!(server.get("again.test", "/").text(), "site plain\n");
     assert!(
         !server.log().contains("was stopped"),
@@ -74,7 +58,7 @@ fn hostile_limits_sleeping_and_looping_imports_are_stopped_while_other_sites_ser
     );
 
     // Both builds are stopped at `build.timeout`; the server goes on.
-    let log = wait_for(&server, "stdout: Sites ready", Duration::from_secs(120));
+    let log = server.assert_logged_within("stdout: Sites ready", Duration::from_secs(120));
     for site in ["sleepy", "loopy"] {
         assert!(
             log.contains(&format!(

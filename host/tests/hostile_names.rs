@@ -5,25 +5,12 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Layout, Server};
 
-/// Waits until the log holds `needle`, up to a minute.
-fn wait_for(server: &Server, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let log = server.log();
-        if log.contains(needle) {
-            return log;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no `{needle}` in the log:\n{log}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+/// How long a reload's outcome may take to reach the log.
+const RELOAD: Duration = Duration::from_secs(60);
 
 /// The body a host gets for `/`, or `closed` when no site answers.
 fn page(server: &Server, host: &str) -> String {
@@ -74,7 +61,8 @@ fn hostile_names_a_newcomer_never_takes_a_name_another_site_holds() {
         &format!("server_names = [\"*.localhost\"]\n{static_root}"),
     );
     server.signal(libc::SIGHUP);
-    let log = wait_for(&server, "configuration reloaded but for the sites refused");
+    let log =
+        server.assert_logged_within("configuration reloaded but for the sites refused", RELOAD);
     assert!(
         log.contains(
             "aaa/site.toml: `server_names`: `victim.localhost` is already held by site \
@@ -112,7 +100,7 @@ fn hostile_names_a_newcomer_never_takes_a_name_another_site_holds() {
     )
     .unwrap();
     server.signal(libc::SIGHUP);
-    wait_for(&server, "victim/site.toml");
+    server.assert_logged_within("victim/site.toml", RELOAD);
     assert_eq!(page(&server, "victim.localhost"), "site victim");
 
     // A narrower claim under the wildcard aac holds is refused too.

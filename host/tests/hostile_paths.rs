@@ -7,7 +7,7 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Layout, Server};
 
@@ -50,18 +50,8 @@ fn probe_site(layout: &Layout, name: &str, app_extra: &str, rest: &str) {
     layout.write(&format!("sites/{name}/app.py"), PROBE_APP);
 }
 
-/// Waits until `check` holds for the server's log, up to a minute.
-fn wait_until(server: &Server, what: &str, check: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let log = server.log();
-        if check(&log) {
-            return log;
-        }
-        assert!(Instant::now() < deadline, "no {what} in the log:\n{log}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+/// How long a reload's or a rebuild's refusal may take to reach the log.
+const REFUSAL: Duration = Duration::from_secs(60);
 
 #[test]
 fn hostile_paths_data_folder_swapped_for_a_symlink_stays_the_folder_checked() {
@@ -100,7 +90,7 @@ fn hostile_paths_data_folder_swapped_for_a_symlink_stays_the_folder_checked() {
     );
     // A reload sees the symlink and refuses the site's new configuration; it keeps serving.
     server.signal(libc::SIGHUP);
-    wait_until(&server, "refusal", |log| {
+    server.log_until("refusal", REFUSAL, |log| {
         log.contains("site refused") && log.contains("`data` leads outside the site folder")
     });
     assert_eq!(
@@ -137,7 +127,7 @@ fn hostile_paths_static_root_swapped_for_a_symlink_is_never_served() {
     let mut code = std::fs::read_to_string(&app).unwrap();
     code.push_str("\n# changed\n");
     std::fs::write(&app, code).unwrap();
-    wait_until(&server, "refused static root", |log| {
+    server.log_until("refused static root", REFUSAL, |log| {
         log.contains("cannot open the static root") && log.contains("tenant/public")
     });
     let secret = server.get("tenant.test", "/secret.txt");
@@ -166,7 +156,7 @@ fn hostile_paths_python_path_swapped_for_another_site_is_not_built() {
     assert_eq!(server.get_ok("tenant.test", "/").text(), "probe app");
     // The tenant points its python path at the other site's code, and the change rebuilds.
     swap_for_symlink_at(&server, "sites/tenant/src", Path::new("../victim/src"));
-    wait_until(&server, "refused python path", |log| {
+    server.log_until("refused python path", REFUSAL, |log| {
         log.contains("site=tenant") && log.contains("leads outside the site folder")
     });
     assert_eq!(server.get_ok("tenant.test", "/").text(), "probe app");

@@ -17,18 +17,7 @@ use common::{get, request_id, tagged_event, Layout, Server};
 /// Copies the `limits` fixture to `sites/<name>`, answering `<name>.test`, with `app` lines
 /// added to its `[app]` table and `tables` (such as a `[limits]` table) appended.
 fn add_site(layout: &Layout, name: &str, app: &str, tables: &str) -> PathBuf {
-    let dir = layout.copy_fixture("limits", name);
-    let file = dir.join("site.toml");
-    let toml = std::fs::read_to_string(&file).unwrap();
-    assert!(
-        toml.contains("[app]\n") && !toml.lines().any(|l| l.trim() == "[limits]"),
-        "the fixture's site.toml has an [app] table and no [limits] table"
-    );
-    let toml = toml
-        .replace("\"limits.test\"", &format!("\"{name}.test\""))
-        .replace("[app]\n", &format!("[app]\n{app}"));
-    std::fs::write(&file, format!("{toml}\n{tables}")).unwrap();
-    dir
+    layout.app_fixture("limits", name, app, tables)
 }
 
 /// Serves one copy of the fixture, `limits.test`, with `limits` as its `[limits]` table.

@@ -9,16 +9,7 @@ use common::{Layout, Server};
 /// A copy of `echo` answering `mounted.test`, with `lines` added to its `[app]` table.
 fn mounted(lines: &str) -> Server {
     let layout = Layout::new();
-    let site = layout.copy_fixture("echo", "mounted");
-    let toml = std::fs::read_to_string(site.join("site.toml")).unwrap();
-    let toml = toml
-        .replace("[\"echo.test\"]", "[\"mounted.test\"]")
-        .replace("[app]\n", &format!("[app]\n{lines}"));
-    assert!(
-        toml.contains(lines),
-        "the fixture's site.toml has an [app] table"
-    );
-    std::fs::write(site.join("site.toml"), toml).unwrap();
+    layout.app_fixture("echo", "mounted", lines, "");
     layout.serve()
 }
 

@@ -26,11 +26,7 @@ fn serve(data: &[(&str, &[u8])]) -> Server {
 }
 
 fn post(server: &Server, path: &str, body: &[u8]) -> Response {
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    server.request(&head, body)
+    server.post(HOST, path, "", body)
 }
 
 /// The body as chunks of `piece` bytes.

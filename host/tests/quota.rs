@@ -19,20 +19,9 @@ const MIB: u64 = 1024 * 1024;
 /// Copies the `quota` fixture to `sites/<name>`, answering `<name>.test`, with `limits` as
 /// its `[limits]` table and an empty `data` folder.
 fn add_site(layout: &Layout, name: &str, limits: &str) -> PathBuf {
-    let dir = layout.copy_fixture("quota", name);
-    let file = dir.join("site.toml");
-    let toml = std::fs::read_to_string(&file).unwrap();
-    assert!(!toml.lines().any(|l| l.trim() == "[limits]"));
-    let toml = toml.replace("\"quota.test\"", &format!("\"{name}.test\""));
-    std::fs::write(&file, format!("{toml}\n[limits]\n{limits}")).unwrap();
+    let dir = layout.app_fixture("quota", name, "", &format!("[limits]\n{limits}"));
     std::fs::create_dir_all(dir.join("data")).unwrap();
     dir
-}
-
-/// Serves the layout's sites folder while the layout stays with the test (so it can be
-/// served again).
-fn serve(layout: &Layout) -> Server {
-    Server::launch(tempfile::tempdir().unwrap(), &layout.sites(), &[])
 }
 
 /// `GET path` on `<site>.test`, which must answer 200 with JSON.
@@ -82,7 +71,7 @@ fn quota_tmp_write_past_the_limit_is_enospc_in_python() {
     let layout = Layout::new();
     add_site(&layout, "quota", "tmp_size = \"1MiB\"\n");
     add_site(&layout, "other", "");
-    let server = serve(&layout);
+    let server = layout.serve_in_place();
 
     // 64 KiB pieces: the sixteenth fills the quota exactly, the seventeenth is refused.
     // Through os.pwrite (the host's descriptor write) Python sees ENOSPC.
@@ -146,7 +135,7 @@ fn quota_data_files_past_the_limit_are_refused() {
     for name in ["old/a", "b", "c", "d"] {
         std::fs::write(data.join(name), b"0123456789").unwrap();
     }
-    let server = serve(&layout);
+    let server = layout.serve_in_place();
 
     let made = call(&server, "quota", "/files?dir=/data&prefix=f");
     assert_eq!(made["error"], ENOSPC, "{made}");
@@ -174,7 +163,7 @@ fn quota_data_files_past_the_limit_are_refused() {
     drop(server);
 
     // A new server measures the folder again: it is full.
-    let server = serve(&layout);
+    let server = layout.serve_in_place();
     let made = call(&server, "quota", "/files?dir=/data&prefix=h");
     assert_eq!(made["error"], ENOSPC, "{made}");
     assert_eq!(made["created"], 0, "{made}");
@@ -187,7 +176,7 @@ fn quota_usage_is_on_the_status_page() {
     let site = add_site(&layout, "quota", "tmp_size = \"1MiB\"\ndata_files = 50\n");
     std::fs::write(site.join("data/seed"), vec![7u8; 3000]).unwrap();
     std::fs::create_dir(site.join("data/sub")).unwrap();
-    let server = serve(&layout);
+    let server = layout.serve_in_place();
     let admin = server.admin.expect("the harness starts an admin listener");
 
     let wrote = call(&server, "quota", "/write?dir=/tmp&name=part&max=262144");
@@ -223,7 +212,7 @@ fn quota_usage_is_on_the_status_page() {
 fn quota_tmp_is_removed_at_a_clean_stop() {
     let layout = Layout::new();
     add_site(&layout, "quota", "");
-    let mut server = serve(&layout);
+    let mut server = layout.serve_in_place();
     let wrote = call(&server, "quota", "/write?dir=/tmp&name=left&max=65536");
     assert_eq!(wrote["written"], 65536, "{wrote}");
     let pid = server.pid();

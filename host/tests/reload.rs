@@ -9,7 +9,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Layout, Server};
 
@@ -43,23 +43,8 @@ fn reload_command(server: &Server) -> common::Finished {
     common::run_cli(&["reload".as_ref(), "--admin".as_ref(), admin.as_ref()])
 }
 
-fn hangup(server: &Server) {
-    server.signal(libc::SIGHUP);
-}
-
-/// Waits until `check` holds, polling; panics with `what` and the log after two minutes
-/// (a rebuild runs componentize-py).
-fn eventually(server: &Server, what: &str, check: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(240);
-    while !check() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; log:\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+/// How long a reload or a rebuild may take to show (a rebuild runs componentize-py).
+const REBUILD: Duration = Duration::from_secs(240);
 
 /// How many times `needle` is in the log.
 fn count(server: &Server, needle: &str) -> usize {
@@ -179,13 +164,13 @@ fn reload_code_changes_and_hangups_under_load_lose_no_request() {
 
     for version in 1..=5 {
         write_version(&site, version);
-        eventually(&server, &format!("version {version}"), || {
+        server.wait_until(&format!("version {version}"), REBUILD, || {
             version_of(&server, "live.test") == Some(version)
         });
         if version == 2 || version == 4 {
             let reloaded = count(&server, "configuration reloaded");
-            hangup(&server);
-            eventually(&server, "the SIGHUP reload", || {
+            server.signal(libc::SIGHUP);
+            server.wait_until("the SIGHUP reload", REBUILD, || {
                 count(&server, "configuration reloaded") > reloaded
             });
             // The site did not change: it keeps its version (and its instances).
@@ -230,7 +215,7 @@ fn reload_failed_build_keeps_the_previous_version() {
     assert_eq!(version_of(&server, "keep.test"), Some(1));
 
     std::fs::write(site.join("app.py"), "def application(:\n").unwrap();
-    eventually(&server, "the failed build", || {
+    server.wait_until("the failed build", REBUILD, || {
         count(&server, "build failed") > 0
     });
     let log = server.log();
@@ -241,7 +226,7 @@ fn reload_failed_build_keeps_the_previous_version() {
     assert_eq!(version_of(&server, "keep.test"), Some(1));
 
     write_version(&site, 2);
-    eventually(&server, "the fixed version", || {
+    server.wait_until("the fixed version", REBUILD, || {
         version_of(&server, "keep.test") == Some(2)
     });
 }
@@ -267,8 +252,8 @@ fn reload_broken_site_toml_refuses_only_that_site() {
         "server_names = [\"two.test\", \"dos.test\"]\ncolour = \"blue\"\n[static]\nroot = \"public\"\n",
     )
     .unwrap();
-    hangup(&server);
-    eventually(&server, "the partial reload", || {
+    server.signal(libc::SIGHUP);
+    server.wait_until("the partial reload", REBUILD, || {
         count(&server, "configuration reloaded but for the sites refused") > 0
     });
     let log = server.log();
@@ -330,8 +315,8 @@ fn reload_adds_and_removes_site_folders() {
     )
     .unwrap();
     std::fs::write(sites.join("new/public/index.html"), "site new\n").unwrap();
-    hangup(&server);
-    eventually(&server, "the reload", || {
+    server.signal(libc::SIGHUP);
+    server.wait_until("the reload", REBUILD, || {
         count(&server, "configuration reloaded") > 0
     });
     let log = server.log();
@@ -356,13 +341,13 @@ fn reload_watch_false_waits_for_a_hangup() {
     write_version(&sites.join("manual"), 2);
     write_version(&sites.join("auto"), 2);
     // The watched site is rebuilt; by then the other one would have been too.
-    eventually(&server, "the watched site's new version", || {
+    server.wait_until("the watched site's new version", REBUILD, || {
         version_of(&server, "auto.test") == Some(2)
     });
     assert_eq!(version_of(&server, "manual.test"), Some(1));
 
-    hangup(&server);
-    eventually(&server, "the SIGHUP reload", || {
+    server.signal(libc::SIGHUP);
+    server.wait_until("the SIGHUP reload", REBUILD, || {
         count(&server, "configuration reloaded") > 0
     });
     assert!(server.log().contains("changed: manual"), "{}", server.log());

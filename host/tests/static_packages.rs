@@ -7,18 +7,9 @@
 
 mod common;
 
-use std::ffi::OsStr;
-
-use common::{run_cli, Layout, Server};
+use common::{Layout, Server};
 
 const HOST: &str = "package-static.test";
-
-fn raw_get(server: &Server, path: &str, extra: &str) -> common::Response {
-    server.request(
-        &format!("GET {path} HTTP/1.1\r\nHost: {HOST}\r\n{extra}Connection: close\r\n\r\n"),
-        b"",
-    )
-}
 
 #[test]
 fn static_packages_serve_files_with_the_whole_pipeline() {
@@ -26,21 +17,20 @@ fn static_packages_serve_files_with_the_whole_pipeline() {
     let file = server.get_ok(HOST, "/vendor/package_data.py");
     assert_eq!(file.text(), "__version__ = \"3.20\"\n");
     assert!(file.header("content-type").unwrap().starts_with("text/"));
-    assert_eq!(file.header("cache-control"), Some("max-age=3600"));
-    assert_eq!(file.header("accept-ranges"), Some("bytes"));
+    file.assert_header("cache-control", Some("max-age=3600"));
+    file.assert_header("accept-ranges", Some("bytes"));
     let etag = file.header("etag").expect("an ETag").to_owned();
 
-    let not_modified = raw_get(
-        &server,
+    let not_modified = server.get_with(
+        HOST,
         "/vendor/package_data.py",
         &format!("If-None-Match: {etag}\r\n"),
     );
-    assert_eq!(not_modified.status, 304);
+    not_modified.assert_status(304);
 
-    let range = raw_get(&server, "/vendor/package_data.py", "Range: bytes=0-10\r\n");
-    assert_eq!(range.status, 206);
-    assert_eq!(range.text(), "__version__");
-    assert_eq!(range.header("content-range"), Some("bytes 0-10/21"));
+    let range = server.get_with(HOST, "/vendor/package_data.py", "Range: bytes=0-10\r\n");
+    range.assert_body(206, "__version__");
+    range.assert_header("content-range", Some("bytes 0-10/21"));
 
     let head = server.request(
         &format!(
@@ -48,8 +38,8 @@ fn static_packages_serve_files_with_the_whole_pipeline() {
         ),
         b"",
     );
-    assert_eq!(head.status, 200);
-    assert_eq!(head.header("content-length"), Some("21"));
+    head.assert_status(200);
+    head.assert_header("content-length", Some("21"));
 
     // Percent-encoding is decoded once, as for the site's own root.
     let encoded = server.get_ok(HOST, "/vendor/package%5Fdata.py");
@@ -78,8 +68,8 @@ fn static_packages_longest_prefix_wins_and_misses_reach_the_app() {
     assert_eq!(server.get_ok(HOST, "/").text(), "app: /\n");
     // A folder without its slash is redirected, as for the root; no listings.
     let redirect = server.get(HOST, "/vendor");
-    assert_eq!(redirect.status, 301);
-    assert_eq!(redirect.header("location"), Some("/vendor/"));
+    redirect.assert_status(301);
+    redirect.assert_header("location", Some("/vendor/"));
     assert_eq!(server.get_ok(HOST, "/vendor/").text(), "app: /vendor/\n");
     // POST is never answered by static files.
     let post = server.request(
@@ -99,8 +89,8 @@ fn static_packages_nothing_leads_out_of_the_folder() {
         "/vendor/..%5cRECORD",
         "/vendor/meta/../../app.py",
     ] {
-        let response = raw_get(&server, path, "");
-        assert_eq!(response.status, 400, "{path}: {}", response.text());
+        let response = server.get(HOST, path);
+        response.assert_status(400);
     }
     // Dot-files are never served, and never reach the app either.
     let hidden = server.get(HOST, "/vendor/.hidden");
@@ -144,7 +134,7 @@ fn static_packages_come_after_the_sites_own_root() {
         "from the root\n"
     );
     let core = server.get_ok(host, "/vendor/core.py");
-    assert!(core.text().contains("def encode("), "{}", core.text());
+    core.assert_contains("def encode(");
     assert_eq!(server.get_ok(host, "/other").text(), "app: /other\n");
 }
 
@@ -200,46 +190,27 @@ fn static_packages_config_errors_name_the_key() {
         package_site(&layout, name, table);
     }
     // Without requirements there are no vendored packages to look in.
-    layout.write(
-        "sites/no_requirements/site.toml",
+    layout.site_toml(
+        "no_requirements",
         "server_names = [\"no-requirements.test\"]\n[static]\nfrom_packages = { \"/s/\" = \"idna\" }\n[app]\n",
     );
-    let sites = layout.sites();
     let config = layout.write(
         "wsgi-wasm.toml",
         "[defaults.static.from_packages]\n\"/s/\" = \"idna\"\n",
     );
-    let out = run_cli(&[
-        OsStr::new("check"),
-        OsStr::new("--sites"),
-        sites.as_os_str(),
-    ]);
-    assert_ne!(out.code, Some(0));
+    let out = layout.check(None);
+    out.assert_failed();
     let all_cases =
         cases
             .iter()
             .copied()
             .chain([("no_requirements", "", "needs `[app]` with `requirements`")]);
     for (name, _, reason) in all_cases {
-        let line = out
-            .stdout
-            .lines()
-            .find(|l| l.contains(&format!("/{name}/site.toml: ")))
-            .unwrap_or_else(|| panic!("an error for `{name}`:\n{}", out.all()));
-        assert!(
-            line.contains(": `static.from_packages`: ") && line.contains(reason),
-            "`{name}`: {reason:?} in {line:?}"
-        );
+        out.assert_site_error(name, "static.from_packages", reason);
     }
     // A server-wide default cannot name package folders.
-    let out = run_cli(&[
-        OsStr::new("check"),
-        OsStr::new("--sites"),
-        sites.as_os_str(),
-        OsStr::new("--config"),
-        config.as_os_str(),
-    ]);
-    assert_ne!(out.code, Some(0));
+    let out = layout.check(Some(&config));
+    out.assert_failed();
     assert!(
         out.all()
             .contains("`defaults.static.from_packages`: each site names its own package folders"),

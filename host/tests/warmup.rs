@@ -6,9 +6,7 @@
 
 mod common;
 
-use std::ffi::OsStr;
-
-use common::{run_cli, Finished, Layout, Server};
+use common::{Finished, Layout, Server};
 
 /// The `FAILED` report of `build` for `site`, with everything printed after it.
 fn failure_of(out: &Finished, site: &str) -> String {
@@ -144,31 +142,18 @@ fn warmup_config_errors_name_the_key() {
         ("not_a_list", "\"/\"", "invalid type"),
     ];
     for (name, value, _) in &cases {
-        layout.write(
-            &format!("sites/{name}/site.toml"),
-            format!(
+        layout.site_toml(
+            name,
+            &format!(
                 "server_names = [\"{}.test\"]\n[app]\nwarmup = {value}\n",
                 name.replace('_', "-")
             ),
         );
         layout.write(&format!("sites/{name}/app.py"), "application = None\n");
     }
-    let sites = layout.sites();
-    let out = run_cli(&[
-        OsStr::new("check"),
-        OsStr::new("--sites"),
-        sites.as_os_str(),
-    ]);
-    assert_ne!(out.code, Some(0));
+    let out = layout.check(None);
+    out.assert_failed();
     for (name, _, reason) in cases {
-        let line = out
-            .stdout
-            .lines()
-            .find(|l| l.contains(&format!("/{name}/site.toml: ")))
-            .unwrap_or_else(|| panic!("an error for `{name}`:\n{}", out.all()));
-        assert!(
-            line.contains(": `app.warmup`: ") && line.contains(reason),
-            "`{name}`: {reason:?} in {line:?}"
-        );
+        out.assert_site_error(name, "app.warmup", reason);
     }
 }

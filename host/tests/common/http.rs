@@ -11,8 +11,8 @@ pub struct Response {
     /// Lower-cased names, in order.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
-    /// The head of the request this answers, as sent (empty when the test read the
-    /// response off its own connection); failure messages show it.
+    /// The request this answers, as sent: its head and the start of its body (empty when
+    /// the test read the response off its own connection); failure messages show it.
     pub request: String,
 }
 

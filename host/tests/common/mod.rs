@@ -293,7 +293,7 @@ impl Server {
         stream.write_all(head.as_bytes()).unwrap();
         stream.write_all(body).unwrap();
         let mut response = Response::read(&mut BufReader::new(stream), head.starts_with("HEAD "));
-        response.request = head.to_owned();
+        response.request = format!("{head}{}", preview(body));
         response
     }
 
@@ -343,6 +343,16 @@ pub fn copy_dir(from: &Path, to: &Path) {
         } else {
             std::fs::copy(entry.path(), to.join(&name)).unwrap();
         }
+    }
+}
+
+/// The start of a request body, as failure messages show it.
+fn preview(body: &[u8]) -> String {
+    const SHOWN: usize = 200;
+    let text = String::from_utf8_lossy(&body[..body.len().min(SHOWN)]).into_owned();
+    match body.len().checked_sub(SHOWN) {
+        Some(more) if more > 0 => format!("{text}… ({more} more bytes)"),
+        _ => text,
     }
 }
 
