@@ -3,13 +3,15 @@
 //! and the `echo` app (`echo.test`), and no default site (unknown hosts are closed, 444).
 //! Lines are written by a thread of their own, so every check waits for its line.
 
-mod common;
+use crate::common;
 
 use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{request_id, run_cli, tagged_event, wait_until, Layout, Response, Server, LOG_WAIT};
+use crate::common::{
+    request_id, run_cli, tagged_event, wait_until, Layout, Response, Server, LOG_WAIT,
+};
 
 /// A server over `files` (static) and `echo` (app) with `[log]` set to `log_table`; returns
 /// it with the layout's root folder (where the log paths are relative to).

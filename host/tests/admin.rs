@@ -8,7 +8,7 @@
 //! when its response has ended, which may be just after the client read it, so a test
 //! waits for a counter to reach its value instead of reading it once.
 
-mod common;
+use crate::common;
 
 use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{get, wait_until, Layout, Response, Server, LOG_WAIT};
+use crate::common::{get, wait_until, Layout, Response, Server, LOG_WAIT};
 
 /// Copies the `limits` fixture to `sites/<name>`, answering `<name>.test`, with `tables`
 /// appended to its `site.toml`.

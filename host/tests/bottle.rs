@@ -2,9 +2,7 @@
 //! app (validators, 304s, ranges, 416), SimpleTemplate pages, the contact form and the JSON
 //! route.
 
-mod common;
-
-use common::{fixture, Response, Server};
+use crate::common::{fixture, Response, Server};
 
 const HOST: &str = "bottle.localhost";
 

@@ -4,9 +4,7 @@
 //! hint in the log, never in the response; code that expects them to be missing (an
 //! optional import, MarkupSafe's pure-Python fallback) keeps working.
 
-mod common;
-
-use common::{tagged_event, Layout, Server};
+use crate::common::{tagged_event, Layout, Server};
 
 #[test]
 fn build_errors_native_only_package_is_named_with_its_file() {

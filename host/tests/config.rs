@@ -3,9 +3,7 @@
 //! the reason; `check` lists every error at once and exits non-zero; one broken site never
 //! stops `serve` from serving the others.
 
-mod common;
-
-use common::Layout;
+use crate::common::Layout;
 
 /// A site folder `sites/<name>` with this `site.toml` and an empty `public/`.
 fn site(layout: &Layout, name: &str, toml: &str) {

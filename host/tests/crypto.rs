@@ -5,11 +5,9 @@
 //! (OpenSSL), refusals against CPython's errors, and the host's work against the request's
 //! `cpu_time`.
 
-mod common;
-
 use std::process::Command;
 
-use common::{Layout, Server};
+use crate::common::{Layout, Server};
 
 const HOST: &str = "pbkdf2.test";
 

@@ -10,11 +10,9 @@
 //!
 //! Every copy keeps the site name `sqlite` (its app lives in `src/`), so all share one build.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::{Layout, Server};
+use crate::common::{Layout, Server};
 
 const HOST: &str = "sqlite.test";
 

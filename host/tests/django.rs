@@ -8,13 +8,11 @@
 //! Every test serves a copy of the site in a temporary folder with an empty `data/`, so the
 //! repository's data folder is never written.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{copy_dir, fixture, Response, Server};
+use crate::common::{copy_dir, fixture, Response, Server};
 
 const HOST: &str = "django.localhost";
 const ADMIN: &str = "admin";

@@ -2,9 +2,9 @@
 //! collection with its status codes and JSON error bodies, the custom error handler, and raw
 //! uploads framed by length and chunked.
 
-mod common;
+use crate::common;
 
-use common::{noise, Response, Server};
+use crate::common::{noise, Response, Server};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 

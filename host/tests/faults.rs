@@ -3,13 +3,11 @@
 //! goes on serving that site and every other one. Against copies of the `limits` fixture:
 //! `limits.test` misbehaves, `other.test` is the bystander.
 
-mod common;
-
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{get, request_id, tagged_event, Layout, Response, Server};
+use crate::common::{get, request_id, tagged_event, Layout, Response, Server};
 
 /// Copies the `limits` fixture to `sites/<name>`, answering `<name>.test`, with `tables`
 /// (such as a `[limits]` table) appended to its `site.toml`.

@@ -2,9 +2,9 @@
 //! multipart uploads framed by length and chunked, the upload limit, JSON in and out, and
 //! `send_from_directory` with its validators, 304s and byte ranges.
 
-mod common;
+use crate::common;
 
-use common::{fixture, noise, Response, Server};
+use crate::common::{fixture, noise, Response, Server};
 use sha2::{Digest, Sha256};
 
 const HOST: &str = "flask.localhost";

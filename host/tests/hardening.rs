@@ -3,7 +3,7 @@
 //! hold up anybody else. Every server here serves the `hardening` fixture as the default
 //! site (any Host reaches it), with short timeouts from its own `wsgi-wasm.toml`.
 
-mod common;
+use crate::common;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use common::{Layout, Response, Server};
+use crate::common::{Layout, Response, Server};
 
 /// The server config every test starts from: short timeouts so slow clients are cut fast.
 const SERVER: &str = "header_timeout = \"1s\"\n";

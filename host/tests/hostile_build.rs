@@ -3,12 +3,12 @@
 //!
 //! Each test writes a real hostile site and runs the real `wsgi-wasm build` on it.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::sync::{Arc, Mutex};
 
-use common::Layout;
+use crate::common::Layout;
 
 /// A site whose app imports nothing and whose requirements file is `requirements`.
 fn site_with_requirements(layout: &Layout, name: &str, requirements: &str) {

@@ -4,11 +4,11 @@
 //!
 //! Each test builds a real hostile site with the real server or `wsgi-wasm build`.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::Layout;
+use crate::common::Layout;
 
 /// A site `name` (`<name>.test`) whose app module runs `import_time` when imported.
 fn app_site(layout: &Layout, name: &str, import_time: &str, limits: &str) {

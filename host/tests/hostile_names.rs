@@ -3,11 +3,11 @@
 //! operator's `[names]` bindings, which no site.toml overrides (docs/security.md, "Host
 //! names").
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
-use common::{Layout, Server};
+use crate::common::{Layout, Server};
 
 /// How long a reload's outcome may take to reach the log.
 const RELOAD: Duration = Duration::from_secs(60);

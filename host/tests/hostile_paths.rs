@@ -4,12 +4,10 @@
 //!
 //! Each test serves or builds a real hostile site with the real server.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Layout, Server};
+use crate::common::{Layout, Server};
 
 /// A WSGI app that lists, reads and writes the paths it is given, and imports modules: what
 /// a hostile tenant's code would try.

@@ -6,13 +6,11 @@
 //! The fixture's app lives in `src/`, so copies that differ only in their `site.toml` share
 //! one build per site name: keep the site names to `limits` and `other`.
 
-mod common;
-
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{get, request_id, tagged_event, Layout, Server};
+use crate::common::{get, request_id, tagged_event, Layout, Server};
 
 /// Copies the `limits` fixture to `sites/<name>`, answering `<name>.test`, with `app` lines
 /// added to its `[app]` table and `tables` (such as a `[limits]` table) appended.

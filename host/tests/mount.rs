@@ -2,9 +2,7 @@
 //! `vars` (wsgi_var) and `pass_authorization` (wsgi_pass_authorization), over real HTTP
 //! against copies of the `echo` fixture, which answers with its environ as JSON.
 
-mod common;
-
-use common::{Layout, Server};
+use crate::common::{Layout, Server};
 
 /// A copy of `echo` answering `mounted.test`, with `lines` added to its `[app]` table.
 fn mounted(lines: &str) -> Server {

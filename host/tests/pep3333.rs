@@ -5,12 +5,12 @@
 //! when the client goes away, and a suite of requests against apps wrapped in
 //! `wsgiref.validate` with warnings turned into errors.
 
-mod common;
+use crate::common;
 
 use std::io::{BufReader, Read, Write};
 use std::time::Duration;
 
-use common::{log_events, Layout, Response, Server};
+use crate::common::{log_events, Layout, Response, Server};
 use serde_json::json;
 
 const HOST: &str = "pep3333.test";

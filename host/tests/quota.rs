@@ -5,12 +5,10 @@
 //! The fixture's app lives in `src/`, so copies that differ only in their `site.toml` share
 //! one build per site name: keep the site names to `quota` and `other`.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{get, Layout, Server};
+use crate::common::{get, Layout, Server};
 
 /// The guest's name of the errno for a full disk (WASI's number for it is 51, not Linux's 28).
 const ENOSPC: &str = "ENOSPC";

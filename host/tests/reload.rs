@@ -2,7 +2,7 @@
 //! rereading every configuration file (a broken site.toml refuses that site only), sites added and
 //! removed, and a failed build keeping the previous version.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Layout, Server};
+use crate::common::{Layout, Server};
 
 /// A site whose app answers `version <n>` (and `site.toml` claims `names`).
 fn versioned_site(layout: &Layout, name: &str, version: u32, extra_app: &str) {

@@ -2,11 +2,9 @@
 //! static-only (no Python build) and its `index.html` says `site <name>`, so each answer
 //! names the tenant that gave it.
 
-mod common;
-
 use std::io::{BufReader, Write};
 
-use common::{Layout, Response, Server};
+use crate::common::{Layout, Response, Server};
 
 /// Sites: `exact` (example.com), `wild` (*.example.com), `deep` (*.deep.example.com),
 /// `a` (a.test), `b` (b.test), and, when `with_default`, `fallback` (default, no names).

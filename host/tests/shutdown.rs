@@ -5,7 +5,7 @@
 //! The `shutdown` fixture holds requests open until the test creates a file in the site's
 //! data folder, so a request is surely in flight when the signal is sent.
 
-mod common;
+use crate::common;
 
 use std::io::{BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use common::{read_chunk, Layout, Response, Server};
+use crate::common::{read_chunk, Layout, Response, Server};
 
 const HOST: &str = "shutdown.test";
 /// Long enough never to be what ends a test: the test waits for the event it expects.

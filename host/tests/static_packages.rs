@@ -5,9 +5,7 @@
 //! hold falls through to the app; nothing leads out of the folder. Mistakes are reported by
 //! `check` (bad keys) and `build` (a folder the packages do not have).
 
-mod common;
-
-use common::{Layout, Server};
+use crate::common::{Layout, Server};
 
 const HOST: &str = "package-static.test";
 

@@ -3,9 +3,7 @@
 //! directories and try_files fallthrough to the app. Edge cases of each step are covered by
 //! the unit tests in `src/static_files/tests/`; these check that the pieces are wired up.
 
-mod common;
-
-use common::{Layout, Response, Server};
+use crate::common::{Layout, Response, Server};
 
 /// The content of the file outside every site; no response may ever contain it.
 const SECRET: &str = "OUTSIDE-SECRET-7f3c9a1e-never-serve-me";

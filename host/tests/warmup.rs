@@ -4,9 +4,7 @@
 //! answers 5xx fails `wsgi-wasm build` naming the site, the key, the URL and the traceback;
 //! bad entries fail `wsgi-wasm check`.
 
-mod common;
-
-use common::{Finished, Layout, Server};
+use crate::common::{Finished, Layout, Server};
 
 /// The `FAILED` report of `build` for `site`, with everything printed after it.
 fn failure_of(out: &Finished, site: &str) -> String {

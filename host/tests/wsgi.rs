@@ -1,11 +1,11 @@
 //! The foundation, end to end: real components built from real Python, served by the real
 //! binary, driven over real HTTP.
 
-mod common;
+use crate::common;
 
 use std::io::{BufReader, Write};
 
-use common::{read_chunk, Response, Server};
+use crate::common::{read_chunk, Response, Server};
 use sha2::{Digest, Sha256};
 
 #[test]

@@ -2,7 +2,7 @@
 //! real fixture sites, and speaks raw HTTP/1.1 to it.
 //!
 //! Builds are cached in one state folder under the cargo target dir, shared by every test
-//! and test binary (the server locks per site), so each fixture site is built once.
+//! (the server locks per site), so each fixture site is built once.
 
 #![allow(dead_code)]
 
@@ -10,7 +10,7 @@ mod http;
 mod layout;
 mod logs;
 
-// Not every test binary uses every part of the harness.
+// Not every part of the harness is used by every subject.
 #[allow(unused_imports)]
 pub use http::*;
 #[allow(unused_imports)]
