@@ -17,6 +17,7 @@ fn main() -> std::process::ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(colour())
         .init();
     let cli = wsgi_wasm::cli::Cli::parse();
     if wsgi_wasm::cli::is_build_site(&cli) {
@@ -45,4 +46,11 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Whether log lines carry ANSI colours: only on a terminal, and not when `NO_COLOR` is set
+/// to anything (no-color.org). A log written to a file, a pipe or journald is plain text.
+fn colour() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

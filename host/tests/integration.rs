@@ -27,6 +27,7 @@ mod hostile_limits;
 mod hostile_names;
 mod hostile_paths;
 mod limits;
+mod logging;
 mod mount;
 mod pep3333;
 mod quota;
