@@ -321,6 +321,14 @@ fn hardening_forwarded_for_is_ignored_from_untrusted_peers() {
         "`_` names never map to HTTP_*: {under}"
     );
     assert_eq!(under["REMOTE_ADDR"], "127.0.0.1");
+    let proto = environ(
+        &server,
+        "X-Forwarded-Proto: https\r\nX-Forwarded-Ssl: on\r\n",
+    );
+    assert_eq!(
+        proto["wsgi.url_scheme"], "http",
+        "an untrusted peer's scheme"
+    );
 }
 
 #[test]
@@ -341,6 +349,14 @@ fn hardening_forwarded_for_is_believed_from_trusted_proxies() {
         "a `_` name is not X-Forwarded-For"
     );
     assert!(under.get("HTTP_X_FORWARDED_FOR").is_none());
+    // The scheme the client used, so that redirects behind a TLS proxy come out https://.
+    assert_eq!(env["wsgi.url_scheme"], "http", "no X-Forwarded-Proto");
+    let https = environ(&server, "X-Forwarded-Proto: https\r\n");
+    assert_eq!(https["wsgi.url_scheme"], "https");
+    let ssl = environ(&server, "X-Forwarded-Ssl: on\r\n");
+    assert_eq!(ssl["wsgi.url_scheme"], "https");
+    let plain = environ(&server, "X-Forwarded-Proto: http\r\n");
+    assert_eq!(plain["wsgi.url_scheme"], "http");
 }
 
 #[test]

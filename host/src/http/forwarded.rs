@@ -7,6 +7,11 @@
 //! client; when every one is trusted, the left-most is. An entry that is not an address
 //! stops the walk at the last good one. Without `X-Forwarded-For`, a valid `X-Real-IP` is
 //! used. The forwarded client's port is unknown, so `REMOTE_PORT` is then 0.
+//!
+//! The scheme the client used (`wsgi.url_scheme`) comes from the same trusted proxies, as
+//! gunicorn's `secure_scheme_headers`: `X-Forwarded-Proto: https` (its left-most entry, the
+//! one the first proxy wrote) or `X-Forwarded-Ssl: on`. From any other peer, and without
+//! either header, it is the listener's own: `http`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
@@ -47,6 +52,28 @@ pub fn client_addr(peer: SocketAddr, headers: &HeaderMap, trusted: &[Network]) -
     {
         Some(ip) => SocketAddr::new(ip, 0),
         None => peer,
+    }
+}
+
+/// `wsgi.url_scheme`: `https` when a trusted proxy says the client used TLS, else `http`.
+pub fn scheme(peer: SocketAddr, headers: &HeaderMap, trusted: &[Network]) -> &'static str {
+    if !trusted.iter().any(|n| n.contains(peer.ip())) {
+        return "http";
+    }
+    let proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(str::trim);
+    let ssl = headers
+        .get("x-forwarded-ssl")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    match (proto, ssl) {
+        (Some(proto), _) if proto.eq_ignore_ascii_case("https") => "https",
+        (Some(_), _) => "http",
+        (None, Some(ssl)) if ssl.eq_ignore_ascii_case("on") => "https",
+        _ => "http",
     }
 }
 
@@ -137,5 +164,28 @@ mod tests {
         let real = [("x-real-ip", "198.51.100.9")];
         assert_eq!(client("10.0.0.1:1", &real, &["10.0.0.0/8"]), "198.51.100.9");
         assert_eq!(client("192.0.2.1:1", &real, &["10.0.0.0/8"]), "192.0.2.1");
+    }
+
+    #[test]
+    fn forwarded_scheme_is_believed_only_from_trusted_proxies() {
+        let scheme_of = |peer: &str, pairs: &[(&str, &str)], trusted: &[&str]| {
+            scheme(peer.parse().unwrap(), &headers(pairs), &nets(trusted))
+        };
+        let https = [("x-forwarded-proto", "https")];
+        assert_eq!(scheme_of("192.0.2.1:1", &https, &[]), "http");
+        assert_eq!(scheme_of("192.0.2.1:1", &https, &["10.0.0.0/8"]), "http");
+        assert_eq!(scheme_of("10.0.0.1:1", &https, &["10.0.0.0/8"]), "https");
+        let upper = [("x-forwarded-proto", "HTTPS")];
+        assert_eq!(scheme_of("10.0.0.1:1", &upper, &["10.0.0.0/8"]), "https");
+        let chain = [("x-forwarded-proto", "https, http")];
+        assert_eq!(scheme_of("10.0.0.1:1", &chain, &["10.0.0.0/8"]), "https");
+        let plain = [("x-forwarded-proto", "http")];
+        assert_eq!(scheme_of("10.0.0.1:1", &plain, &["10.0.0.0/8"]), "http");
+        let junk = [("x-forwarded-proto", "gopher")];
+        assert_eq!(scheme_of("10.0.0.1:1", &junk, &["10.0.0.0/8"]), "http");
+        let ssl = [("x-forwarded-ssl", "on")];
+        assert_eq!(scheme_of("10.0.0.1:1", &ssl, &["10.0.0.0/8"]), "https");
+        assert_eq!(scheme_of("192.0.2.1:1", &ssl, &["10.0.0.0/8"]), "http");
+        assert_eq!(scheme_of("10.0.0.1:1", &[], &["10.0.0.0/8"]), "http");
     }
 }

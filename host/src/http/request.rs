@@ -254,6 +254,7 @@ impl ServerState {
         let server_name = to.target.host.unwrap_or_else(|| to.local.ip().to_string());
         let origin = environ::Origin {
             peer: client,
+            scheme: forwarded::scheme(to.peer, &parts.headers, &to.front.trusted_proxies),
             host: &server_name,
             port: to.target.port.unwrap_or(to.local.port()),
             script_name: &to.app.mount,

@@ -16,6 +16,8 @@ use http::{header, Version};
 /// What the server knows of a request beyond its head.
 pub struct Origin<'a> {
     pub peer: SocketAddr,
+    /// `wsgi.url_scheme`: `http`, or `https` when a trusted proxy says so.
+    pub scheme: &'static str,
     /// The host the request named (authority or Host header), lower-cased, without port.
     pub host: &'a str,
     /// The port the request named, or the port it arrived on.
@@ -48,7 +50,7 @@ pub fn build(parts: &Parts, origin: &Origin<'_>) -> Vec<(String, String)> {
     put("SERVER_PROTOCOL", protocol(parts.version).to_owned());
     put("REMOTE_ADDR", origin.peer.ip().to_string());
     put("REMOTE_PORT", origin.peer.port().to_string());
-    put("wsgi.url_scheme", "http".to_owned());
+    put("wsgi.url_scheme", origin.scheme.to_owned());
     if let Some(value) = parts.headers.get(header::CONTENT_TYPE) {
         put("CONTENT_TYPE", latin1(value.as_bytes()));
     }
