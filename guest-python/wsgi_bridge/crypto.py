@@ -1,11 +1,13 @@
-"""`hashlib.pbkdf2_hmac` for a CPython built without OpenSSL, computed by the host.
+"""`hashlib.pbkdf2_hmac` and `hashlib.scrypt` for a CPython built without OpenSSL, computed
+by the host.
 
-The guest's CPython for WASI has no `_hashlib`, so `hashlib.pbkdf2_hmac` is missing and
-Django's default password hasher (PBKDF2-HMAC-SHA256) fails. `install()` runs at build time,
-before the site loads, and puts this module's `pbkdf2_hmac` in its place, only when the
-runtime has none. It takes the same arguments, raises the same errors for bad ones and gives
-the same bytes as CPython's; the derivation itself runs in the host (Rust, the `crypto`
-interface of wit/wsgi.wit), at the iteration count the caller asks for.
+The guest's CPython for WASI has no `_hashlib`, so both are missing: Django's default
+password hasher (PBKDF2-HMAC-SHA256) and Werkzeug's (`generate_password_hash`, scrypt) fail.
+`install()` runs at build time, before the site loads, and puts this module's functions in
+their place, only when the runtime has none. They take the same arguments, raise the same
+errors for bad ones and give the same bytes as CPython's; the derivation itself runs in the
+host (Rust, the `crypto` interface of wit/wsgi.wit), at the cost the caller asks for, within
+the host's bounds.
 
 Installing calls nothing in the host (host calls do not work while the build snapshots the
 interpreter); the host is called only when `pbkdf2_hmac` is, during a request.
@@ -84,14 +86,45 @@ def pbkdf2_hmac(hash_name, password, salt, iterations, dklen=None):
         raise ValueError(f"pbkdf2_hmac: {refused.value}") from None
 
 
-def install():
-    """Makes `hashlib.pbkdf2_hmac` this module's function when the runtime has none.
+_UINT32_MAX = 2**32 - 1
 
-    Returns True when it installed it. Calls nothing in the host.
+
+def scrypt(password, *, salt, n, r, p, maxmem=0, dklen=64):
+    """scrypt password-based key derivation function."""
+    password = _buffer(password)
+    salt = _buffer(salt)
+    n, r, p = operator.index(n), operator.index(r), operator.index(p)
+    maxmem, dklen = operator.index(maxmem), operator.index(dklen)
+    if n < 2 or n & (n - 1):
+        raise ValueError("n must be a power of 2.")
+    if r < 0 or p < 0:
+        raise OverflowError("can't convert negative int to unsigned")
+    if maxmem < 0 or maxmem > _INT_MAX:
+        raise ValueError(f"maxmem must be positive and smaller than {_INT_MAX}")
+    if dklen < 1 or dklen > _INT_MAX:
+        raise ValueError(f"dklen must be greater than 0 and smaller than {_INT_MAX}")
+    if n > 2**64 - 1 or r > _UINT32_MAX or p > _UINT32_MAX:
+        raise ValueError("Invalid parameter combination for n, r, p, maxmem.")
+    cost = host_crypto.ScryptCost(n=n, r=r, p=p, maxmem=maxmem, dklen=dklen)
+    try:
+        return bytes(host_crypto.scrypt(password, salt, cost))
+    except Err as refused:
+        # CPython's (OpenSSL's) refusals, word for word, and the host's tighter bounds.
+        raise ValueError(refused.value) from None
+
+
+def install():
+    """Makes `hashlib.pbkdf2_hmac` and `hashlib.scrypt` this module's functions where the
+    runtime has none.
+
+    Returns the names it installed. Calls nothing in the host.
     """
-    if hasattr(hashlib, "pbkdf2_hmac"):
-        return False
-    hashlib.pbkdf2_hmac = pbkdf2_hmac
-    if "pbkdf2_hmac" not in hashlib.__all__:
-        hashlib.__all__ = tuple(hashlib.__all__) + ("pbkdf2_hmac",)
-    return True
+    installed = []
+    for name, function in (("pbkdf2_hmac", pbkdf2_hmac), ("scrypt", scrypt)):
+        if hasattr(hashlib, name):
+            continue
+        setattr(hashlib, name, function)
+        if name not in hashlib.__all__:
+            hashlib.__all__ = tuple(hashlib.__all__) + (name,)
+        installed.append(name)
+    return installed

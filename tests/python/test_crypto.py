@@ -185,19 +185,78 @@ class ErrorsTest(CryptoTestCase):
         self.assertEqual(len(self.host.calls), 1)
 
 
+class ScryptTest(unittest.TestCase):
+    """The guest's `hashlib.scrypt` against the native one, with the host's scrypt played by
+    the native CPython (the host's own results are checked in Rust and over HTTP)."""
+
+    def setUp(self):
+        self.calls = []
+
+        def host_scrypt(password, salt, cost):
+            self.calls.append(cost)
+            return hashlib.scrypt(
+                password, salt=salt, n=cost.n, r=cost.r, p=cost.p,
+                maxmem=cost.maxmem, dklen=cost.dklen,
+            )
+
+        patcher = unittest.mock.patch.object(host_crypto, "scrypt", host_scrypt)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+
+    def test_results_are_the_native_ones(self):
+        for kwargs in (
+            dict(salt=b"NaCl", n=1024, r=8, p=16),
+            dict(salt=bytearray(b"s"), n=16, r=1, p=1, dklen=20),
+            dict(salt=memoryview(b"salt"), n=2**14, r=8, p=1, maxmem=64 * 1024 * 1024),
+        ):
+            self.assertEqual(
+                crypto.scrypt(b"password", **kwargs), hashlib.scrypt(b"password", **kwargs)
+            )
+
+    def test_bad_arguments_fail_as_natively_before_the_host_is_called(self):
+        for args, kwargs in (
+            (("pw",), dict(salt=b"s", n=16, r=1, p=1)),
+            ((b"pw",), dict(salt="s", n=16, r=1, p=1)),
+            ((b"pw",), dict(salt=b"s", n=1000, r=1, p=1)),
+            ((b"pw",), dict(salt=b"s", n=1, r=1, p=1)),
+            ((b"pw",), dict(salt=b"s", n=16, r=1, p=1, dklen=0)),
+            ((b"pw",), dict(salt=b"s", n=16, r=1, p=1, maxmem=-1)),
+            ((b"pw",), dict(salt=b"s", n=16.0, r=1, p=1)),
+        ):
+            with self.assertRaises(Exception) as native:
+                hashlib.scrypt(*args, **kwargs)
+            with self.assertRaises(type(native.exception)) as ours:
+                crypto.scrypt(*args, **kwargs)
+            if isinstance(native.exception, ValueError):
+                self.assertEqual(str(ours.exception), str(native.exception))
+        self.assertEqual(self.calls, [])
+        with self.assertRaises(TypeError):
+            crypto.scrypt(b"pw", b"s", 16, 1, 1)  # salt and the costs are keyword-only
+
+    def test_a_host_refusal_is_a_value_error_with_its_reason(self):
+        def refuse(password, salt, cost):
+            raise Err("n, r and p ask for 1 bytes of memory")
+
+        with unittest.mock.patch.object(host_crypto, "scrypt", refuse):
+            with self.assertRaisesRegex(ValueError, "^n, r and p ask for 1 bytes of memory$"):
+                crypto.scrypt(b"pw", salt=b"s", n=16, r=1, p=1)
+
+
 class InstallTest(unittest.TestCase):
-    def test_install_adds_the_function_only_when_missing(self):
+    def test_install_adds_the_functions_only_when_missing(self):
         fake = types.ModuleType("hashlib")
         fake.__all__ = ("md5", "sha256")
         with unittest.mock.patch.object(crypto, "hashlib", fake):
-            self.assertTrue(crypto.install())
+            self.assertEqual(crypto.install(), ["pbkdf2_hmac", "scrypt"])
             self.assertIs(fake.pbkdf2_hmac, crypto.pbkdf2_hmac)
+            self.assertIs(fake.scrypt, crypto.scrypt)
             self.assertIn("pbkdf2_hmac", fake.__all__)
-            self.assertFalse(crypto.install(), "a second install changes nothing")
+            self.assertIn("scrypt", fake.__all__)
+            self.assertEqual(crypto.install(), [], "a second install changes nothing")
             self.assertEqual(fake.__all__.count("pbkdf2_hmac"), 1)
 
-    def test_install_keeps_a_native_pbkdf2_hmac(self):
-        self.assertFalse(crypto.install())
+    def test_install_keeps_a_native_pbkdf2_hmac_and_scrypt(self):
+        self.assertEqual(crypto.install(), [])
         self.assertIs(hashlib.pbkdf2_hmac, NATIVE)
 
     def test_install_calls_nothing_in_the_host(self):
@@ -209,7 +268,7 @@ class InstallTest(unittest.TestCase):
 
         with unittest.mock.patch.object(crypto, "hashlib", fake), unittest.mock.patch.object(
             host_crypto, "pbkdf2_hmac", refuse
-        ):
+        ), unittest.mock.patch.object(host_crypto, "scrypt", refuse):
             crypto.install()
 
 
