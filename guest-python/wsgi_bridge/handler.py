@@ -12,10 +12,12 @@ from .environ import build_environ
 from .errors import ErrorStream
 from .file_wrapper import FileWrapper
 from .response import ClientGone, Response
+from .workdir import restore as restore_workdir
 
 
 def handle(application, pairs):
     """Serves one request; raises `Err` with a one-line reason unless it was sent whole."""
+    restore_workdir()
     errors = ErrorStream()
     response = Response()
     result = None

@@ -15,7 +15,9 @@ says nothing about why. `install` adds:
 - wrappers around `_thread`'s thread starters that re-raise the `RuntimeError` with a hint.
 
 Nothing here fakes a module: every import that failed before still fails, with a better
-message. It runs at build time, so the hooks are part of the snapshot every request starts
+message. (What the sandbox does provide in place of a missing piece lives elsewhere: the
+sandbox user and `pwd`/`grp` in `users.py`, the event loop in `event_loop.py`; processes,
+which stay refused, get their reason in `processes.py`.) It runs at build time, so the hooks are part of the snapshot every request starts
 from; a request that hits them fails with a 500 and the hint in the server's log.
 """
 
@@ -46,8 +48,6 @@ STDLIB = {
     "mmap": ("mmap", "WASI has no memory-mapped files"),
     "fcntl": ("fcntl", "WASI has no file locks or descriptor flags"),
     "resource": ("resource", "the server sets the site's limits ([limits] in site.toml)"),
-    "pwd": ("pwd", "a guest has no user database"),
-    "grp": ("grp", "a guest has no group database"),
     "syslog": ("syslog", "write to wsgi.errors or stderr: both go to the server's log"),
 }
 

@@ -1,9 +1,11 @@
 """Build time: prepares the interpreter for the site and finds its WSGI callable.
 
 Runs once, when componentize-py imports `wsgi_bridge` to snapshot the interpreter: applies
-the site's environment and the sandbox's hints (`hints.py`), imports the preload lists,
-imports the app module, then requests its warmup URLs (`warmup.py`). Anything wrong with
-the site raises here, so the build fails with a traceback naming the site.
+the site's environment, the sandbox user (`users.py`), the sandbox's hints (`hints.py`,
+`processes.py`) and event loop (`event_loop.py`), moves to the app's code folder
+(`workdir.py`), imports the preload lists, imports the app module, then requests its warmup
+URLs (`warmup.py`). Anything wrong with the site raises here, so the build fails with a
+traceback naming the site.
 """
 
 import importlib
@@ -12,7 +14,7 @@ import sys
 
 import wsgi_site_config as config
 
-from . import hints, warmup
+from . import event_loop, hints, processes, users, warmup, workdir
 from .preload import DEFAULT_PRELOAD
 
 
@@ -26,7 +28,13 @@ def load_site():
     # The build mounts the site's folders writable: leave no __pycache__ behind in them.
     sys.dont_write_bytecode = True
     os.environ.update(config.ENV)
+    users.install()
     hints.install(getattr(config, "NATIVE", {}))
+    if sys.platform == "wasi":  # not in the bridge's unit tests, on the host's CPython
+        processes.install()
+        event_loop.install()
+        # Imports at build time, and every request after, run in the app's code folder.
+        workdir.enter(config.MODULE)
     for name in DEFAULT_PRELOAD:
         try:
             importlib.import_module(name)

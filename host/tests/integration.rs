@@ -36,5 +36,6 @@ mod routing;
 mod shutdown;
 mod static_packages;
 mod static_root;
+mod stdlib;
 mod warmup;
 mod wsgi;
