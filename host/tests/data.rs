@@ -314,3 +314,21 @@ fn data_file_reads_and_writes_keep_every_byte() {
     assert_eq!(written.len(), 25 * 8192 + 4);
     assert!(written.ends_with(b"tail"));
 }
+
+#[test]
+fn data_writes_never_wake_the_code_watcher() {
+    let layout = Layout::new();
+    sqlite_site(&layout, "", "instances = 2");
+    // A relative sites folder: the data folder must be left unwatched however it is named.
+    let server = layout.serve_relative();
+    for who in ["a", "b", "c", "d", "e", "f"] {
+        add(&server, who);
+    }
+    assert_eq!(counts(&server).0, 6);
+    // Past the watcher's quiet time (300 ms): a batch would have gone out by now.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let log = server.log();
+    for needle in ["files changed", "WatchNotFound", "Unable to remove"] {
+        assert!(!log.contains(needle), "{needle:?} in the log:\n{log}");
+    }
+}

@@ -123,6 +123,12 @@ impl Layout {
         Server::launch(tempfile::tempdir().expect("a temp dir"), &self.sites(), &[])
     }
 
+    /// Serves `sites/` named by a relative path (`--sites sites`, from the layout's root), as
+    /// an operator who runs the server beside its sites folder does.
+    pub fn serve_relative(self) -> Server {
+        Server::launch(self.root, Path::new("sites"), &[])
+    }
+
     /// Serves `sites/` with `extra` arguments, returning as soon as the server listens,
     /// before its start-up builds end.
     #[allow(dead_code)]

@@ -74,7 +74,8 @@ impl Server {
     }
 
     /// Serves the sites folder `sites` (usually inside `keep`, which lives as long as the
-    /// server), with `extra` arguments such as `--config FILE`.
+    /// server; a relative one is taken from `keep`), with `extra` arguments such as
+    /// `--config FILE`.
     pub fn launch(keep: tempfile::TempDir, sites: &Path, extra: &[&std::ffi::OsStr]) -> Server {
         Server::launch_with(keep, sites, extra, false)
     }
@@ -95,7 +96,13 @@ impl Server {
         } else {
             &["--admin", "127.0.0.1:0"]
         };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wsgi-wasm"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wsgi-wasm"));
+        // A relative sites folder is relative to `keep`, the server's working directory then,
+        // as an operator's `wsgi-wasm serve --sites sites` is.
+        if sites.is_relative() {
+            command.current_dir(dir.path());
+        }
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0", "--sites"])
             .arg(sites)
             .args(extra)

@@ -155,12 +155,11 @@ impl Reloader {
 /// What the watcher should watch of a site: its folder, minus what is not code.
 fn watch_spec(site: &Site) -> Option<WatchSpec> {
     let app = site.app.as_ref().filter(|app| app.watch)?;
-    let mut ignore: Vec<_> = app.data.iter().map(|(dir, _)| site.dir.join(dir)).collect();
-    ignore.extend(
-        site.static_root
-            .iter()
-            .filter_map(|s| s.root.as_ref().map(|root| site.dir.join(root))),
-    );
+    // Relative to the site folder, as `WatchSpec::ignore` wants them: joined to a relative
+    // site folder (`--sites sites`, the default) they would name a folder that is not there
+    // and leave the data folders watched (and every sqlite lock folder a watch event).
+    let mut ignore: Vec<_> = app.data.iter().map(|(dir, _)| dir.clone()).collect();
+    ignore.extend(site.static_root.iter().filter_map(|s| s.root.clone()));
     Some(WatchSpec {
         site: site.name.clone(),
         dir: site.dir.clone(),

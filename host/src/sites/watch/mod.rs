@@ -56,7 +56,8 @@ pub struct WatchSpec {
     pub site: String,
     /// The site folder, watched with everything below it.
     pub dir: PathBuf,
-    /// Folders (or files) below `dir` whose changes never count.
+    /// Folders (or files) below `dir` whose changes never count, relative to `dir` (an
+    /// absolute one is taken as it is).
     pub ignore: Vec<PathBuf>,
 }
 
