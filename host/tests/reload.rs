@@ -232,6 +232,33 @@ fn reload_failed_build_keeps_the_previous_version() {
 }
 
 #[test]
+fn reload_site_whose_first_build_failed_is_watched_and_served_once_fixed() {
+    let layout = Layout::new();
+    versioned_site(&layout, "mended", 1, "");
+    let site = layout.sites().join("mended");
+    std::fs::write(site.join("app.py"), "def application(:  # mended\n").unwrap();
+    let server = layout.serve();
+    server.assert_logged("build failed");
+    server.assert_logged("not served; its files are watched");
+    // Unknown to the server meanwhile: no default site, so the connection is closed (444).
+    let raw = b"GET / HTTP/1.1\r\nHost: mended.test\r\nConnection: close\r\n\r\n";
+    let answer = || String::from_utf8_lossy(&server.exchange(raw)).into_owned();
+    assert_eq!(answer(), "", "nothing serves the site");
+
+    // No reload, no signal: saving the fix is enough.
+    write_version(&site, 7);
+    server.wait_until("the fixed first version", REBUILD, || {
+        answer().ends_with("version 7\n")
+    });
+    server.assert_logged("building again (its last build failed)");
+    // And it is watched as a served site from now on.
+    write_version(&site, 8);
+    server.wait_until("the next version", REBUILD, || {
+        version_of(&server, "mended.test") == Some(8)
+    });
+}
+
+#[test]
 fn reload_broken_site_toml_refuses_only_that_site() {
     let layout = Layout::new();
     layout.static_site("one", &["one.test"], false, "");

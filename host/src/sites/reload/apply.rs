@@ -45,6 +45,7 @@ impl Pass<'_> {
         let next = self.state.building.remove(site).flatten();
         let current = self.reloader.catalog.current();
         let old = current.site(site).cloned();
+        let config = pending.site.clone();
         let finished = outcome
             .map_err(anyhow::Error::msg)
             .and_then(|built| self.reloader.builder.finish(pending, built));
@@ -63,6 +64,9 @@ impl Pass<'_> {
                     .collect();
                 let live = Arc::new(live);
                 let first = old.as_ref().is_some_and(|old| old.starting);
+                if self.state.unserved.remove(site).is_some() {
+                    self.state.rewatch = true;
+                }
                 self.install(live.clone());
                 self.reloader.builder.prune(site, keep);
                 if first {
@@ -78,9 +82,19 @@ impl Pass<'_> {
                 if let Some((_, _, loaded)) = self.state.initial.as_mut() {
                     loaded.failures.push((site.to_owned(), message));
                 }
-                // A first build that failed leaves nothing to serve: its names are free.
+                // A first build that failed leaves nothing to serve: its names are free. Its
+                // files stay watched, so a fix brings it up without a reload.
                 if old.as_ref().is_some_and(|old| old.starting) {
                     self.remove(site);
+                    if self
+                        .state
+                        .unserved
+                        .insert(site.to_owned(), config)
+                        .is_none()
+                    {
+                        self.state.rewatch = true;
+                    }
+                    tracing::info!(site = %site, "not served; its files are watched: the next change builds it again");
                 }
                 None
             }

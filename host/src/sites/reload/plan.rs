@@ -103,6 +103,11 @@ impl Pass<'_> {
         let mut waiting = BTreeMap::new();
         let mut sites: BTreeMap<String, Arc<LiveSite>> = BTreeMap::new();
         let configured: BTreeSet<String> = configs.iter().map(|s| s.name.clone()).collect();
+        // Sites left unserved by a failed first build are planned again like new ones.
+        if !self.state.unserved.is_empty() {
+            self.state.unserved.clear();
+            self.state.rewatch = true;
+        }
         for site in configs {
             let name = site.name.clone();
             let old = current.site(&name).cloned();
@@ -177,6 +182,7 @@ impl Pass<'_> {
         let current = self.reloader.catalog.current();
         for name in names {
             let Some(old) = current.site(&name) else {
+                self.retry(&name);
                 continue;
             };
             match self.reloader.builder.fingerprint(&old.config) {
@@ -190,6 +196,25 @@ impl Pass<'_> {
             if let Ready::Now(live) = self.bring_up(old.config.clone(), true) {
                 self.install(live);
             }
+        }
+    }
+
+    /// Builds again a site whose first build failed (`State::unserved`), after its files
+    /// changed; served by a placeholder meanwhile, as a first build is.
+    fn retry(&mut self, name: &str) {
+        let Some(site) = self.state.unserved.get(name).cloned() else {
+            return;
+        };
+        tracing::info!(site = %name, "files changed: building again (its last build failed)");
+        match self.bring_up(site, false) {
+            Ready::Now(live) => {
+                self.state.unserved.remove(name);
+                self.state.rewatch = true;
+                self.install(live);
+                tracing::info!(site = %name, "first build done: the app serves");
+            }
+            Ready::Later(Some(placeholder)) => self.install(placeholder),
+            Ready::Later(None) | Ready::Failed => {}
         }
     }
 

@@ -53,6 +53,11 @@ pub(super) struct State {
     pub(super) waiting: Vec<Waiting>,
     /// Told once the builds started at start-up have all ended.
     pub(super) initial: Option<(BTreeSet<String>, oneshot::Sender<Loaded>, Loaded)>,
+    /// Sites whose first build failed: nothing of them is served, but their files are
+    /// watched like any site's, and a change brings them up again (a reload starts over).
+    pub(super) unserved: BTreeMap<String, Site>,
+    /// Set when `unserved` changed: the watcher is started again over the new set.
+    pub(super) rewatch: bool,
 }
 
 impl Reloader {

@@ -46,13 +46,15 @@ impl Reloader {
         let runtime = tokio::runtime::Handle::current();
         let own = handle.clone();
         // Watching starts before `serve` says it serves: no change made after is missed.
-        let watcher = self.watch(&handle, &runtime);
         let names: BTreeSet<String> = pending.iter().map(|p| p.site.name.clone()).collect();
         let mut state = State {
             building: BTreeMap::new(),
             waiting: Vec::new(),
             initial: Some((names, ready, loaded)),
+            unserved: BTreeMap::new(),
+            rewatch: false,
         };
+        let watcher = self.watch(&state, &handle, &runtime);
         for pending in pending {
             self.spawn_build(&mut state, &handle, &runtime, pending, Instant::now());
         }
@@ -112,23 +114,33 @@ impl Reloader {
                     reloaded = pass.reload_config(&reason, replies);
                 });
                 if reloaded {
-                    drop(watcher.take());
-                    watcher = self.watch(&handle, &rt);
+                    state.rewatch = true;
                 }
             } else if !changed.is_empty() {
                 pass.guarded(|pass| pass.rebuild(changed));
             }
+            if std::mem::take(&mut state.rewatch) {
+                drop(watcher.take());
+                watcher = self.watch(&state, &handle, &rt);
+            }
         }
     }
 
-    /// Watches the code of every served site that allows it; `None` when nothing is watched.
-    fn watch(&self, handle: &Handle, rt: &tokio::runtime::Handle) -> Option<SiteWatcher> {
-        let specs: Vec<WatchSpec> = self
-            .catalog
-            .current()
+    /// Watches the code of every site that allows it, served or waiting for a build that
+    /// works (`State::unserved`); `None` when nothing is watched.
+    fn watch(
+        &self,
+        state: &State,
+        handle: &Handle,
+        rt: &tokio::runtime::Handle,
+    ) -> Option<SiteWatcher> {
+        let current = self.catalog.current();
+        let specs: Vec<WatchSpec> = current
             .sites
             .iter()
-            .filter_map(|site| watch_spec(&site.config))
+            .map(|site| &site.config)
+            .chain(state.unserved.values())
+            .filter_map(watch_spec)
             .collect();
         if specs.is_empty() {
             return None;
