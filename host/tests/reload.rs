@@ -37,6 +37,16 @@ fn write_version(site: &Path, version: u32) {
     std::fs::rename(&temp, site.join("app.py")).unwrap();
 }
 
+/// An `app.py` with a syntax error no other run has built: failed builds are remembered by
+/// their files' hash in the shared state folder, and these tests watch a first failure.
+fn broken_app() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("def application(:  # {} {nanos}\n", std::process::id())
+}
+
 /// `wsgi-wasm reload --admin <the server's admin listener>`.
 fn reload_command(server: &Server) -> common::Finished {
     let admin = server.admin.expect("the admin listener").to_string();
@@ -236,7 +246,7 @@ fn reload_site_whose_first_build_failed_is_watched_and_served_once_fixed() {
     let layout = Layout::new();
     versioned_site(&layout, "mended", 1, "");
     let site = layout.sites().join("mended");
-    std::fs::write(site.join("app.py"), "def application(:  # mended\n").unwrap();
+    std::fs::write(site.join("app.py"), broken_app()).unwrap();
     let server = layout.serve();
     server.assert_logged("build failed");
     server.assert_logged("not served; its files are watched");
@@ -255,6 +265,41 @@ fn reload_site_whose_first_build_failed_is_watched_and_served_once_fixed() {
     write_version(&site, 8);
     server.wait_until("the next version", REBUILD, || {
         version_of(&server, "mended.test") == Some(8)
+    });
+}
+
+#[test]
+fn reload_unchanged_broken_site_is_reported_at_restart_without_a_build() {
+    let layout = Layout::new();
+    versioned_site(&layout, "recalled", 1, "");
+    let site = layout.sites().join("recalled");
+    std::fs::write(site.join("app.py"), broken_app()).unwrap();
+    let server = layout.serve();
+    server.assert_logged("build failed");
+    assert!(
+        server.log().contains("SyntaxError"),
+        "the traceback:\n{}",
+        server.log()
+    );
+
+    // The same files at the next start: the failure is reported at once, with its traceback.
+    let server = server.restart(&[]);
+    let log = server.log();
+    assert!(
+        log.contains("these same files failed to build before"),
+        "the failure is remembered:\n{log}"
+    );
+    assert!(log.contains("SyntaxError"), "with its traceback:\n{log}");
+    assert!(
+        !log.contains("building in the background"),
+        "nothing is built:\n{log}"
+    );
+
+    // Still watched: the fix builds and serves it.
+    write_version(&site, 3);
+    let raw = b"GET / HTTP/1.1\r\nHost: recalled.test\r\nConnection: close\r\n\r\n";
+    server.wait_until("the fixed version", REBUILD, || {
+        String::from_utf8_lossy(&server.exchange(raw)).ends_with("version 3\n")
     });
 }
 

@@ -42,8 +42,27 @@ pub enum Report {
     Step(String),
     /// The build finished.
     Done(Built),
-    /// The build failed, with the message for the site's author.
-    Failed(String),
+    /// The build failed, with the message for the site's author; `lasting` when the
+    /// failure is the site's own and would come again from the same files (`failures.rs`).
+    Failed { message: String, lasting: bool },
+}
+
+/// A build that did not finish: the message for the log and the status page, and whether
+/// the same files would fail the same way again.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub lasting: bool,
+}
+
+impl Failure {
+    /// A failure that may not come again (the build process's bounds, the server's state).
+    pub fn passing(message: String) -> Failure {
+        Failure {
+            message,
+            lasting: false,
+        }
+    }
 }
 
 /// The most a build process may write to its report (its failure carries the tail of the
@@ -60,17 +79,18 @@ pub async fn run(
     plan: &Plan,
     root: &SiteDir,
     mut progress: impl FnMut(&str),
-) -> Result<Built, String> {
+) -> Result<Built, Failure> {
     let site_fd = root
         .dir()
         .try_clone()
-        .map_err(|e| format!("cannot pass the site folder to the build: {e}"))?;
+        .map_err(|e| Failure::passing(format!("cannot pass the site folder to the build: {e}")))?;
     let site_fd: OwnedFd = site_fd.into_std_file().into();
     // Above the child's standard streams, so that dup2 onto 3 always makes a new descriptor
     // (a dup2 of a descriptor onto itself would keep its close-on-exec flag).
     let site_fd = rustix::io::fcntl_dupfd_cloexec(&site_fd, 10)
-        .map_err(|e| format!("cannot pass the site folder to the build: {e}"))?;
-    let input = serde_json::to_vec(plan).map_err(|e| format!("cannot describe the build: {e}"))?;
+        .map_err(|e| Failure::passing(format!("cannot pass the site folder to the build: {e}")))?;
+    let input = serde_json::to_vec(plan)
+        .map_err(|e| Failure::passing(format!("cannot describe the build: {e}")))?;
     let mut command = tokio::process::Command::new("/proc/self/exe");
     command.arg("build-site");
     let home = plan.state.join("cache").join("home");
@@ -103,7 +123,7 @@ pub async fn run(
         .kill_on_drop(true);
     let mut child = command
         .spawn()
-        .map_err(|e| format!("cannot start the build process: {e}"))?;
+        .map_err(|e| Failure::passing(format!("cannot start the build process: {e}")))?;
     drop(site_fd);
     let pid = child.id();
     let mut stdin = child.stdin.take().expect("piped stdin");
@@ -117,7 +137,9 @@ pub async fn run(
             match serde_json::from_str::<Report>(&line) {
                 Ok(Report::Step(step)) => progress(&step),
                 Ok(Report::Done(built)) => outcome = Some(Ok(built)),
-                Ok(Report::Failed(message)) => outcome = Some(Err(message)),
+                Ok(Report::Failed { message, lasting }) => {
+                    outcome = Some(Err(Failure { message, lasting }))
+                }
                 Err(_) => tracing::debug!(site = %plan.site, "build process: {line}"),
             }
         }
@@ -127,15 +149,15 @@ pub async fn run(
     let finished = tokio::time::timeout(plan.limits.timeout, exchange).await;
     match finished {
         Ok((Some(outcome), _)) => outcome,
-        Ok((None, status)) => Err(died(plan, status)),
+        Ok((None, status)) => Err(Failure::passing(died(plan, status))),
         Err(_) => {
             kill_group(pid);
-            Err(format!(
+            Err(Failure::passing(format!(
                 "site `{}`: the build took longer than `build.timeout` = {} and was stopped \
                  (code imported at build time must not loop or wait)",
                 plan.site,
                 humantime::format_duration(plan.limits.timeout)
-            ))
+            )))
         }
     }
 }

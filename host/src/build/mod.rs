@@ -6,6 +6,7 @@
 pub mod artifact;
 pub mod child;
 pub mod error;
+pub mod failures;
 pub mod hash;
 pub mod native;
 pub mod plan;

@@ -22,7 +22,7 @@ pub fn run() -> std::process::ExitCode {
             let _ = out.flush();
         }
     };
-    let failed = match prepare() {
+    let (failed, lasting) = match prepare() {
         Ok((plan, root)) => {
             let mut step = |text: &str| report(&mut out, &Report::Step(text.to_owned()));
             match super::site::build(&plan, &root, &mut step) {
@@ -30,13 +30,28 @@ pub fn run() -> std::process::ExitCode {
                     report(&mut out, &Report::Done(built));
                     return std::process::ExitCode::SUCCESS;
                 }
-                Err(error) => format!("{error:#}"),
+                Err(error) => (format!("{error:#}"), lasting(&error)),
             }
         }
-        Err(error) => format!("{error:#}"),
+        Err(error) => (format!("{error:#}"), false),
     };
-    report(&mut out, &Report::Failed(bounded(failed)));
+    let message = bounded(failed);
+    report(&mut out, &Report::Failed { message, lasting });
     std::process::ExitCode::FAILURE
+}
+
+/// Whether the same files would fail the same way again: the site's Python, its
+/// requirements file, a native extension, a warmup URL. Not pip's resolving (the index or
+/// the network may answer next time), nor anything of the build's own machinery.
+fn lasting(error: &super::error::BuildError) -> bool {
+    use super::error::BuildError;
+    matches!(
+        error,
+        BuildError::Python { .. }
+            | BuildError::Native { .. }
+            | BuildError::Warmup { .. }
+            | BuildError::RefusedRequirements { .. }
+    )
 }
 
 /// The plan and the site folder the server passed.

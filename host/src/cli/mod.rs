@@ -184,7 +184,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
             return Ok(());
         }
     };
-    if loaded.sites.is_empty() && pending.is_empty() {
+    // Sites whose remembered build failure keeps them out are waited for, as a first build
+    // that fails is: the fix comes through the watcher.
+    if loaded.sites.is_empty() && pending.is_empty() && loaded.unserved.is_empty() {
         anyhow::bail!("no site could be served from `{}`", server.sites.display());
     }
     let mut served = loaded.sites.clone();

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use indicatif::{MultiProgress, ProgressBar};
 
-use crate::config::{self, ConfigError, ServerConfig};
+use crate::config::{self, ConfigError, ServerConfig, Site};
 use crate::runtime::Engines;
 
 use super::builder::Builder;
@@ -25,6 +25,9 @@ pub struct Loaded {
     pub timings: Vec<(String, Duration, bool)>,
     /// The host names of every site with a valid configuration, served or not.
     pub server_names: Vec<(String, Vec<String>)>,
+    /// Sites not served because their build failed before with the same files
+    /// (`build::failures`): reported at once, watched for the change that fixes them.
+    pub unserved: Vec<Site>,
 }
 
 /// Records which site holds which names (`config/names.rs`), once they serve.
@@ -54,10 +57,16 @@ pub fn prepare_all(server: &ServerConfig, builder: &Builder) -> Result<(Loaded, 
         let name = site.name.clone();
         match builder.prepare(site) {
             Ok(Prepared::Ready(live)) => loaded.ready(live, started, None),
-            Ok(Prepared::Build(build)) => {
-                tracing::info!(site = %name, "not built yet: building in the background");
-                pending.push(build);
-            }
+            Ok(Prepared::Build(build)) => match builder.remembered_failure(&build) {
+                Some(message) => {
+                    loaded.failed(&name, &anyhow::anyhow!(message), started, None);
+                    loaded.unserved.push(build.site);
+                }
+                None => {
+                    tracing::info!(site = %name, "not built yet: building in the background");
+                    pending.push(build);
+                }
+            },
             Err(error) => loaded.failed(&name, &error, started, None),
         }
     }

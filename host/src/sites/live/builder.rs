@@ -134,7 +134,27 @@ impl Builder {
             .acquire()
             .await
             .map_err(|_| "the server is stopping".to_owned())?;
-        build::child::run(&pending.plan, &pending.site.root, progress).await
+        let outcome = build::child::run(&pending.plan, &pending.site.root, progress).await;
+        let site = &pending.site.name;
+        match (&outcome, &pending.fingerprint.build) {
+            (Err(failure), Some(hash)) if failure.lasting => {
+                build::failures::remember(&self.state, site, hash, &failure.message);
+            }
+            (Ok(built), _) => build::failures::forget(&self.state, site, &built.hash),
+            _ => {}
+        }
+        outcome.map_err(|failure| failure.message)
+    }
+
+    /// The remembered failure of the build `pending` would run (`build::failures`), with a
+    /// line saying so: the site is reported failed at once rather than built again.
+    pub fn remembered_failure(&self, pending: &Pending) -> Option<String> {
+        let hash = pending.fingerprint.build.as_ref()?;
+        let message = build::failures::remembered(&self.state, &pending.site.name, hash)?;
+        Some(format!(
+            "{message}\n(remembered: these same files failed to build before; they are not \
+             built again until they change, or `wsgi-wasm build` is run)"
+        ))
     }
 
     /// Loads a finished build of `pending`.

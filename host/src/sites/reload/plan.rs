@@ -234,6 +234,14 @@ impl Pass<'_> {
                 Ready::Now(Arc::new(live))
             }
             Ok(Prepared::Build(pending)) => {
+                if let Some(message) = self.reloader.builder.remembered_failure(&pending) {
+                    self.failed(&name, &message, started);
+                    // Nothing to serve: watched, so the change that fixes it builds it.
+                    if !has_version && self.state.unserved.insert(name, pending.site).is_none() {
+                        self.state.rewatch = true;
+                    }
+                    return Ready::Failed;
+                }
                 let placeholder = (!has_version).then(|| Arc::new(Builder::starting(&pending)));
                 self.reloader
                     .spawn_build(self.state, self.handle, self.rt, pending, started);

@@ -38,7 +38,7 @@ impl Reloader {
     pub fn start(
         self,
         pending: Vec<Pending>,
-        loaded: Loaded,
+        mut loaded: Loaded,
         ready: oneshot::Sender<Loaded>,
     ) -> Result<Handle> {
         let (sender, triggers) = mpsc::channel();
@@ -47,11 +47,15 @@ impl Reloader {
         let own = handle.clone();
         // Watching starts before `serve` says it serves: no change made after is missed.
         let names: BTreeSet<String> = pending.iter().map(|p| p.site.name.clone()).collect();
+        let unserved = std::mem::take(&mut loaded.unserved)
+            .into_iter()
+            .map(|site| (site.name.clone(), site))
+            .collect();
         let mut state = State {
             building: BTreeMap::new(),
             waiting: Vec::new(),
             initial: Some((names, ready, loaded)),
-            unserved: BTreeMap::new(),
+            unserved,
             rewatch: false,
         };
         let watcher = self.watch(&state, &handle, &runtime);
