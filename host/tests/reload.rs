@@ -370,6 +370,34 @@ fn reload_broken_site_toml_refuses_only_that_site() {
 }
 
 #[test]
+fn reload_command_answers_once_accepted_not_after_the_builds() {
+    let layout = Layout::new();
+    layout.static_site("main", &["main.test"], true, "");
+    let server = layout.serve_in_place();
+    // A new site whose files no run has built: its build takes componentize-py's time.
+    versioned_site(&layout, "fresh", 5, "");
+    let app = layout.sites().join("fresh/app.py");
+    let code = std::fs::read_to_string(&app).unwrap();
+    std::fs::write(&app, format!("{code}# {}\n", broken_app())).unwrap();
+    let out = reload_command(&server);
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    assert!(
+        out.stdout.contains("building: fresh"),
+        "answered while the build runs:\n{}",
+        out.all()
+    );
+    assert!(
+        !server.log().contains("configuration reloaded"),
+        "the final summary comes when the build ends:\n{}",
+        server.log()
+    );
+    server.wait_until("the new site", REBUILD, || {
+        version_of(&server, "fresh.test") == Some(5)
+    });
+    server.assert_logged("configuration reloaded: added: fresh");
+}
+
+#[test]
 fn reload_adds_and_removes_site_folders() {
     let layout = Layout::new();
     layout.static_site("main", &["main.test"], true, "");

@@ -142,20 +142,34 @@ impl Pass<'_> {
         self.state.waiting = left;
         for waiting in done {
             let summary = waiting.summary.to_string();
-            let outcome = if waiting.refused.is_empty() {
+            if waiting.refused.is_empty() {
                 tracing::info!("configuration reloaded: {summary}");
-                Ok(summary)
             } else {
-                let refused = waiting.refused.join("\n");
                 tracing::warn!("configuration reloaded but for the sites refused: {summary}");
-                Err(format!(
-                    "refused (these sites keep their last good configuration):\n{refused}\n\
-                     applied: {summary}"
-                ))
-            };
+            }
+            let outcome = outcome(&summary, &waiting.refused);
             for reply in waiting.replies {
                 let _ = reply.send(outcome.clone());
             }
+        }
+    }
+
+    /// Answers the callers of a reload whose builds are still running, as soon as the
+    /// configuration is accepted: what is applied already, and the sites still building
+    /// (the log and the status page report each as it finishes). Nothing waits for a build.
+    pub(super) fn answer_early(&mut self, waiting: &mut Waiting) {
+        if waiting.replies.is_empty() {
+            return;
+        }
+        let building: Vec<&str> = waiting.sites.keys().map(String::as_str).collect();
+        let summary = format!(
+            "{}; building: {} (the log and the status page report each as it finishes)",
+            waiting.summary,
+            building.join(", ")
+        );
+        let outcome = outcome(&summary, &waiting.refused);
+        for reply in std::mem::take(&mut waiting.replies) {
+            let _ = reply.send(outcome.clone());
         }
     }
 
@@ -215,4 +229,15 @@ impl Pass<'_> {
             report.last_build = Some(elapsed);
         });
     }
+}
+
+/// A reload's answer: the summary, or the refusals with what was applied.
+fn outcome(summary: &str, refused: &[String]) -> super::handle::Outcome {
+    if refused.is_empty() {
+        return Ok(summary.to_owned());
+    }
+    Err(format!(
+        "refused (these sites keep their last good configuration):\n{}\napplied: {summary}",
+        refused.join("\n")
+    ))
 }

@@ -166,12 +166,15 @@ impl Pass<'_> {
             &self.reloader.server,
         ));
         self.reloader.catalog.retain(|name| keep.contains(name));
-        let reload = Waiting {
+        let mut reload = Waiting {
             sites: waiting,
             summary,
             refused,
             replies,
         };
+        if !reload.sites.is_empty() {
+            self.answer_early(&mut reload);
+        }
         self.state.waiting.push(reload);
         self.answer_waiting();
         true
