@@ -100,3 +100,25 @@ fn build_errors_optional_imports_keep_working() {
     assert_eq!(facts["escape_inner"], "markupsafe._native");
     assert_eq!(facts["sha256"], "ba7816bf");
 }
+
+#[test]
+fn build_errors_requirement_without_a_wheel_says_only_wheels_can_be_used() {
+    let layout = Layout::new();
+    layout.write(
+        "sites/sdist/site.toml",
+        "server_names = [\"sdist.test\"]\n[app]\nmodule = \"app\"\nrequirements = \"requirements.txt\"\n",
+    );
+    layout.write("sites/sdist/app.py", "application = None\n");
+    // uWSGI is published as a source distribution only.
+    layout.write("sites/sdist/requirements.txt", "uWSGI==2.0.28\n");
+    let out = layout.build();
+    assert_ne!(out.code, Some(0), "{}", out.all());
+    assert!(
+        out.failed_line().contains(
+            "package `uwsgi` has no wheel for the guest (CPython 3.14, pure Python or \
+             manylinux); only wheels can be used"
+        ),
+        "{}",
+        out.all()
+    );
+}

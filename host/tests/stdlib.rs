@@ -192,3 +192,16 @@ fn stdlib_flask_login_with_werkzeug_default_password_hash() {
     me.assert_status(200);
     assert_eq!(me.json(), json!({"name": "ada"}));
 }
+
+#[test]
+fn stdlib_requirements_resolve_for_the_guests_python() {
+    // WebOb needs `legacy-cgi; python_version >= "3.13"`: there only for the guest's 3.14.
+    let server = Server::start(&["webob"]);
+    server
+        .get("webob.test", "/?name=ada")
+        .assert_body(200, "hello ada from cgi\n");
+    let form = "Content-Type: application/x-www-form-urlencoded\r\n";
+    server
+        .post("webob.test", "/", form, "name=grace")
+        .assert_body(200, "posted grace\n");
+}

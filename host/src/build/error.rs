@@ -22,6 +22,19 @@ pub enum BuildError {
     /// The requirements file says something other than package requirements.
     #[error("site `{site}`: `app.requirements` refused:\n{errors}")]
     RefusedRequirements { site: String, errors: String },
+    /// A requirement (or one it depends on) has no wheel the guest can use.
+    #[error(
+        "site `{site}`: vendoring `{requirements}` failed: package `{package}` has no wheel \
+         for the guest (CPython 3.14, pure Python or manylinux); only wheels can be used: a \
+         package's build never runs on the server. Pick a version with a wheel, or a \
+         pure-Python alternative.\n{output}"
+    )]
+    NoWheel {
+        site: String,
+        requirements: String,
+        package: String,
+        output: String,
+    },
     #[error("site `{site}`: vendoring `{requirements}` failed:\n{output}")]
     Requirements {
         site: String,

@@ -18,7 +18,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use super::hash::ContentHash;
-use super::toolchain::COMPONENTIZE_PY_VERSION;
+use super::toolchain::{COMPONENTIZE_PY_VERSION, UV_VERSION};
 use super::tree::{self, Tally, TreeLimits};
 use crate::config::{AppConfig, BuildConfig, Site, SiteDir};
 
@@ -136,6 +136,7 @@ impl Plan {
     pub fn hasher(&self) -> ContentHash {
         let mut hash = ContentHash::new(BUILD_FORMAT);
         hash.text("componentize-py", COMPONENTIZE_PY_VERSION);
+        hash.text("uv", UV_VERSION);
         hash.text("sources", &self.sources.hash);
         hash.text("index", &self.index_url);
         hash.text("config", &self.config_module);

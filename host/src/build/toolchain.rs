@@ -1,10 +1,18 @@
-//! The guest toolchain: componentize-py at the pinned version, a pip to vendor requirements,
-//! and the guest's standard library exported to disk once, for run-time lazy imports.
+//! The guest toolchain: componentize-py at the pinned version, uv at its pinned version to
+//! resolve and vendor requirements for the guest's Python, and the guest's standard library
+//! exported to disk once, for run-time lazy imports.
 //!
 //! Provisioning order: a `componentize-py` on PATH that reports the pinned version is used
 //! as it is; otherwise the pinned version is installed with pip into a virtualenv under the
-//! state folder (pip's own progress shows on the terminal). A missing python3 or pip is an
-//! error that says what to install.
+//! state folder (pip's own progress shows on the terminal). uv is always the private,
+//! pinned install (its own virtualenv beside it). A missing python3 or pip is an error that
+//! says what to install.
+//!
+//! Why uv and not pip for requirements: pip evaluates environment markers for the Python it
+//! runs on even with `--python-version` (pip 26 still does), so the machine's 3.11 drops
+//! WebOb's `legacy-cgi; python_version >= "3.13"` and the guest meets `No module named
+//! 'cgi'`. uv resolves for the version and platform it is given (`--python-version 3.14
+//! --python-platform x86_64-manylinux_2_17`): every marker is the guest's.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -13,14 +21,19 @@ use anyhow::{bail, Context, Result};
 
 /// The componentize-py release every component is built with. Part of every build hash.
 pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
+/// The uv release that resolves and installs every site's requirements. Part of every
+/// build hash (another resolver may pick other versions).
+pub const UV_VERSION: &str = "0.13.9";
 
 /// A ready guest toolchain.
 #[derive(Debug, Clone)]
 pub struct Toolchain {
     /// The `componentize-py` executable.
     pub componentize_py: PathBuf,
-    /// A python3 that has pip, used to vendor requirements (`python -m pip`).
+    /// A python3 that has pip (the interpreter uv installs with: `--target` only).
     pub python: PathBuf,
+    /// The `uv` executable that resolves and installs requirements.
+    pub uv: PathBuf,
     /// The guest standard library (`/python` in the guest), exported from componentize-py.
     pub stdlib: PathBuf,
 }
@@ -57,6 +70,7 @@ pub fn provision(state_dir: &Path, wit_dir: &Path) -> Result<Toolchain> {
     } else {
         find_python()?
     };
+    let uv = install_pinned(&home.join(format!("uv-{UV_VERSION}")), "uv", UV_VERSION)?;
     let stdlib = match exported_stdlib(state_dir) {
         Some(dir) => dir,
         None => export_stdlib(&componentize_py, wit_dir, &home)?,
@@ -65,6 +79,7 @@ pub fn provision(state_dir: &Path, wit_dir: &Path) -> Result<Toolchain> {
     Ok(Toolchain {
         componentize_py,
         python,
+        uv,
         stdlib,
     })
 }
@@ -116,13 +131,19 @@ fn find_python() -> Result<PathBuf> {
 
 /// Installs the pinned componentize-py into `venv`, showing pip's progress.
 fn install(venv: &Path) -> Result<PathBuf> {
-    let installed = venv.join("bin/componentize-py");
+    install_pinned(venv, "componentize-py", COMPONENTIZE_PY_VERSION)
+}
+
+/// Installs `package==version` into the virtualenv `venv` (once), showing pip's progress;
+/// returns its executable `bin/<package>`.
+fn install_pinned(venv: &Path, package: &str, version: &str) -> Result<PathBuf> {
+    let installed = venv.join("bin").join(package);
     if installed.is_file() {
         return Ok(installed);
     }
     let python = find_python()?;
     eprintln!(
-        "Installing componentize-py {COMPONENTIZE_PY_VERSION} into `{}` (once)...",
+        "Installing {package} {version} into `{}` (once)...",
         venv.display()
     );
     let status = Command::new(&python)
@@ -146,15 +167,15 @@ fn install(venv: &Path) -> Result<PathBuf> {
             "--progress-bar",
             "on",
         ])
-        .arg(format!("componentize-py=={COMPONENTIZE_PY_VERSION}"))
+        .arg(format!("{package}=={version}"))
         .stdout(stderr_stdio())
         .stderr(Stdio::inherit())
         .status()
         .with_context(|| format!("cannot run `{}`", pip.display()))?;
-    if !status.success() {
+    if !status.success() || !installed.is_file() {
         bail!(
-            "pip could not install componentize-py=={COMPONENTIZE_PY_VERSION}; check that pip \
-             can reach the package index (Debian/Ubuntu: `apt-get install python3-pip`)"
+            "pip could not install {package}=={version}; check that pip can reach the package \
+             index (Debian/Ubuntu: `apt-get install python3-pip`)"
         );
     }
     Ok(installed)

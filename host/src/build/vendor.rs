@@ -1,10 +1,13 @@
-//! Vendoring a site's requirements with pip, inside the build process (`site.rs`).
+//! Vendoring a site's requirements with uv (`uv pip install --target`), inside the build
+//! process (`site.rs`), resolved for the guest's CPython 3.14 on Linux (`toolchain.rs` says
+//! why not pip).
 //!
-//! The tenant's file is parsed as data first (`requirements.rs`); pip then gets a file the
+//! The tenant's file is parsed as data first (`requirements.rs`); uv then gets a file the
 //! build wrote itself from what was parsed, the server's index only (`build.index_url`),
-//! wheels only, no configuration of its own (`--isolated`: no `pip.conf`, no `PIP_*`
-//! variables), a clean environment (`clean_environment`) and a cache of the site's own
-//! (`<state>/cache/pip/<site>`), so no site reads or writes what pip cached for another.
+//! wheels only (`--no-build`: no package's build backend ever runs), no
+//! configuration of its own (`--no-config`: no `uv.toml`, and no `UV_*` variables in its
+//! clean environment, `clean_environment`) and a cache of the site's own
+//! (`<state>/cache/pip/<site>`), so no site reads or writes what was cached for another.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -48,28 +51,24 @@ pub fn vendor(
     std::fs::write(&file, super::requirements::render(&parsed))
         .context("cannot write the requirements for pip")?;
     let cache = plan.state.join("cache").join("pip").join(&plan.site);
-    let mut command = Command::new(&toolchain.python);
+    let mut command = Command::new(&toolchain.uv);
     dies_with_server(&mut command);
     clean_environment(&mut command, &home);
     let output = command
         .current_dir(&work)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--isolated",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-input",
-        ])
+        .args(["pip", "install", "--no-config", "--quiet", "--no-progress"])
+        // Resolved for the guest: every environment marker and `Requires-Python` is
+        // CPython 3.14's on Linux, whatever the machine's Python is.
         .args([
             "--python-version",
-            "3.14",
-            "--implementation",
-            "cp",
-            "--only-binary=:all:",
+            GUEST_PYTHON,
+            "--python-platform",
+            "x86_64-manylinux_2_17",
+            "--no-build",
+            "--no-python-downloads",
         ])
-        .args(["--platform", "manylinux2014_x86_64", "--platform", "any"])
+        .arg("--python")
+        .arg(&toolchain.python)
         .arg("--index-url")
         .arg(&plan.index_url)
         .arg("--cache-dir")
@@ -79,20 +78,51 @@ pub fn vendor(
         .arg("-r")
         .arg(&file)
         .output()
-        .with_context(|| format!("cannot run `{} -m pip`", toolchain.python.display()))?;
+        .with_context(|| format!("cannot run `{} pip`", toolchain.uv.display()))?;
     let _ = std::fs::remove_dir_all(&work);
     if !output.status.success() {
-        return Err(BuildError::Requirements {
-            site: plan.site.clone(),
-            requirements: shown,
-            output: String::from_utf8_lossy(&output.stderr)
-                .trim_end()
-                .to_owned(),
+        let output = String::from_utf8_lossy(&output.stderr)
+            .trim_end()
+            .to_owned();
+        return Err(match without_wheel(&output) {
+            Some(package) => BuildError::NoWheel {
+                site: plan.site.clone(),
+                requirements: shown,
+                package,
+                output,
+            },
+            None => BuildError::Requirements {
+                site: plan.site.clone(),
+                requirements: shown,
+                output,
+            },
         });
     }
     let _ = std::fs::remove_dir_all(target.join("bin"));
     check_size(plan, target)?;
     Ok(native::strip(target)?)
+}
+
+/// The guest's Python version, for resolving.
+const GUEST_PYTHON: &str = "3.14";
+
+/// The package uv could not find a wheel for, from its report: `Because foo==1.0 has no
+/// usable wheels and building from source is disabled`, or `has no wheels with a matching
+/// Python ABI tag` / `platform tag`.
+fn without_wheel(output: &str) -> Option<String> {
+    output.lines().find_map(|line| {
+        let (before, _) = line
+            .split_once(" has no usable wheels")
+            .or_else(|| line.split_once(" has no wheels with a matching"))?;
+        let words = before.split_whitespace().collect::<Vec<_>>();
+        // `… Because foo==1.0 has …`, `… and foo>=2 has …`: the word before, its name part.
+        let spec = words.last()?;
+        let name: String = spec
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
+            .collect();
+        (!name.is_empty()).then_some(name)
+    })
 }
 
 /// Refuses vendored packages larger than `build.max_packages_size`.
@@ -154,4 +184,22 @@ pub fn clean_env(home: &Path) -> Vec<(OsString, OsString)> {
 /// Clears `command`'s environment but for [`clean_env`].
 pub fn clean_environment(command: &mut Command, home: &Path) {
     command.env_clear().envs(clean_env(home));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_wheel;
+
+    #[test]
+    fn vendor_names_the_package_without_a_wheel() {
+        let report = "error: No solution found when resolving dependencies\n  cause: Because \
+                      uwsgi==2.0.28 has no usable wheels and you require uwsgi==2.0.28, we \
+                      can conclude that your requirements are unsatisfiable.";
+        assert_eq!(without_wheel(report).as_deref(), Some("uwsgi"));
+        let platform = "  cause: Because only pydantic-core<=2.0 is available and \
+                        pydantic-core==2.0 has no wheels with a matching platform tag";
+        assert_eq!(without_wheel(platform).as_deref(), Some("pydantic-core"));
+        let missing = "  cause: Because nope was not found in the package registry";
+        assert_eq!(without_wheel(missing), None);
+    }
 }
