@@ -122,3 +122,35 @@ fn build_errors_requirement_without_a_wheel_says_only_wheels_can_be_used() {
         out.all()
     );
 }
+
+#[test]
+fn build_errors_database_opened_at_import_names_the_key_and_the_remedy() {
+    let layout = Layout::new();
+    layout.write(
+        "sites/eager/site.toml",
+        "server_names = [\"eager.test\"]\n[app]\nmodule = \"app\"\ndata = [\"data\"]\n",
+    );
+    // Flask-SQLAlchemy's quick-start does this at module level (`db.create_all()`).
+    layout.write(
+        "sites/eager/app.py",
+        "import sqlite3\n\
+         sqlite3.connect('/data/app.db').execute('create table if not exists t (x)')\n\
+         application = None\n",
+    );
+    std::fs::create_dir_all(layout.sites().join("eager/data")).unwrap();
+    let out = layout.build();
+    assert_ne!(out.code, Some(0), "{}", out.all());
+    let first = out.failed_line();
+    for needle in [
+        "site `eager`: the app opened a database while it was imported",
+        "data folders (`app.data`) are mounted only when the site runs",
+        "`db.create_all()` inside a view",
+    ] {
+        assert!(first.contains(needle), "{needle:?} in {first:?}");
+    }
+    assert!(
+        out.all().contains("unable to open database file"),
+        "{}",
+        out.all()
+    );
+}

@@ -12,6 +12,15 @@ pub enum BuildError {
         reason: String,
         output: String,
     },
+    /// The app opened a database at import time, while no data folder is mounted.
+    #[error(
+        "site `{site}`: the app opened a database while it was imported (`unable to open \
+         database file`): data folders (`app.data`) are mounted only when the site runs, not \
+         while it is built. Open the database in a request instead: create tables on the \
+         first request or in a migration step, not at module level (Flask-SQLAlchemy's \
+         `db.create_all()` inside a view or a `before_request` hook).\n{output}"
+    )]
+    DataAtBuild { site: String, output: String },
     /// A `warmup` URL raised or answered 5xx while the component was built.
     #[error("site `{site}`: `app.warmup`: {reason}\n{output}")]
     Warmup {

@@ -248,6 +248,10 @@ fn classify(site: &str, output: String) -> BuildError {
             reason,
             output,
         },
+        // sqlite's answer when the module opens a database in a data folder at import.
+        None if output.contains("sqlite3.OperationalError: unable to open database file") => {
+            BuildError::DataAtBuild { site, output }
+        }
         None => BuildError::Python { site, output },
     }
 }

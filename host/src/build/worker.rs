@@ -48,6 +48,7 @@ fn lasting(error: &super::error::BuildError) -> bool {
     matches!(
         error,
         BuildError::Python { .. }
+            | BuildError::DataAtBuild { .. }
             | BuildError::Native { .. }
             | BuildError::Warmup { .. }
             | BuildError::RefusedRequirements { .. }
