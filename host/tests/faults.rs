@@ -139,6 +139,35 @@ fn faults_bad_status_line() {
 }
 
 #[test]
+fn faults_error_page_is_html_for_a_browser_and_says_nothing_more() {
+    let server = faulty();
+    let browser = "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n";
+    let response = server.get_with("limits.test", "/header?name=Bad%20Name&value=x", browser);
+    response
+        .assert_status(500)
+        .assert_header("content-type", Some("text/html; charset=utf-8"))
+        .assert_contains("<title>500 Internal Server Error</title>")
+        .assert_contains("<h1>500 Internal Server Error</h1>")
+        .assert_lacks("Bad Name")
+        .assert_lacks("Traceback");
+    // A client that does not ask for HTML gets the plain page, as before.
+    let json = server.get_with(
+        "limits.test",
+        "/header?name=Bad%20Name&value=x",
+        "Accept: application/json\r\n",
+    );
+    json.assert_body(500, "500 Internal Server Error\n");
+    // An app's own answers are never dressed.
+    let good = server.get_with("limits.test", "/status?status=201%20Created", browser);
+    assert_eq!(good.status, 201);
+    assert_ne!(
+        good.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert_still_serving(&server);
+}
+
+#[test]
 fn faults_bad_header_name() {
     let server = faulty();
     let good = server.get("limits.test", "/header?name=X-Good&value=fine");

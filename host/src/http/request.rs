@@ -180,6 +180,7 @@ impl ServerState {
         {
             return Ok(response);
         }
+        let html = pages::accepts_html(request.headers());
         let (Some(pool), Some(app)) = (&site.pool, &site.config.app) else {
             if site.starting {
                 // The app's first build is under way (its static files are served already).
@@ -187,7 +188,7 @@ impl ServerState {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, http::HeaderValue::from_static("5"));
-                return Ok(response);
+                return Ok(pages::dress(response, html));
             }
             return Ok(pages::error(StatusCode::NOT_FOUND));
         };
@@ -214,7 +215,8 @@ impl ServerState {
             id,
         };
         match self.to_app(request, to_app).await {
-            Ok(response) => Ok(response),
+            // The app's failure (500, 502, 503, 504) as a page the client can read.
+            Ok(response) => Ok(pages::dress(response, html)),
             Err(refusal) => Ok(refusal.respond(peer, Some(&site.config.name), id)),
         }
     }
