@@ -3,8 +3,9 @@
 Runs once, when componentize-py imports `wsgi_bridge` to snapshot the interpreter: applies
 the site's environment, the sandbox user (`users.py`), the sandbox's hints (`hints.py`,
 `processes.py`) and event loop (`event_loop.py`), moves to the app's code folder
-(`workdir.py`), imports the preload lists, imports the app module, then requests its warmup
-URLs (`warmup.py`). Anything wrong with the site raises here, so the build fails with a
+(`workdir.py`), sets the byte-code optimization (`directives.py`), imports the preload
+lists, imports the app module, wraps it in the site's middleware (`directives.py`), then
+requests its warmup URLs (`warmup.py`). Anything wrong with the site raises here, so the build fails with a
 traceback naming the site.
 """
 
@@ -14,7 +15,7 @@ import sys
 
 import wsgi_site_config as config
 
-from . import event_loop, hints, processes, users, warmup, workdir
+from . import directives, event_loop, hints, processes, users, warmup, workdir
 from .preload import DEFAULT_PRELOAD
 
 
@@ -35,6 +36,7 @@ def load_site():
         event_loop.install()
         # Imports at build time, and every request after, run in the app's code folder.
         workdir.enter(config.MODULE)
+    directives.optimize(getattr(config, "OPTIMIZE", 0))
     for name in DEFAULT_PRELOAD:
         try:
             importlib.import_module(name)
@@ -61,5 +63,6 @@ def load_site():
             f"{where}: {config.MODULE}.{config.CALLABLE} is a "
             f"{type(application).__name__}, not a WSGI callable"
         )
+    application = directives.wrap(application, getattr(config, "MIDDLEWARE", []), where)
     warmup.run(application)
     return application

@@ -1,6 +1,8 @@
 //! An app mounted under a URL prefix (`[app] mount`), and the per-site environ options
 //! `vars` (wsgi_var) and `pass_authorization` (wsgi_pass_authorization), over real HTTP
-//! against copies of the `echo` fixture, which answers with its environ as JSON.
+//! against copies of the `echo` fixture, which answers with its environ as JSON; and the
+//! build-time directives `middleware` (wsgi_middleware) and `optimize`
+//! (wsgi_python_optimize), against a small site written here.
 
 use crate::common::{Layout, Server};
 
@@ -85,4 +87,101 @@ fn mount_authorization_is_withheld_by_default() {
     assert_eq!(environ["SCRIPT_NAME"], "");
     assert_eq!(environ["PATH_INFO"], "/");
     assert!(environ.get("SITE_TIER").is_none());
+}
+
+/// A site whose app says what the compiler kept (asserts, docstrings) and which middleware
+/// wrapped it, with `app_lines` in its `[app]` table.
+fn directives_site(app_lines: &str) -> Layout {
+    let layout = Layout::new();
+    layout.write(
+        "sites/directives/site.toml",
+        format!("server_names = [\"directives.test\"]\n[app]\nmodule = \"app\"\n{app_lines}"),
+    );
+    layout.write(
+        "sites/directives/app.py",
+        "import json\n\n\
+         def application(environ, start_response):\n    \
+             \"The app's docstring.\"\n    \
+             asserts = True\n    \
+             try:\n        \
+                 assert False\n    \
+             except AssertionError:\n        \
+                 asserts = 'ran'\n    \
+             body = json.dumps({'assert': asserts, 'doc': application.__doc__, \
+             'debug': __debug__, 'chain': environ.get('chain', [])}).encode()\n    \
+             start_response('200 OK', [('Content-Type', 'application/json')])\n    \
+             return [body]\n",
+    );
+    layout.write(
+        "sites/directives/wrappers.py",
+        "def tagging(name):\n    \
+             def wrap(app):\n        \
+                 def wrapped(environ, start_response):\n            \
+                     environ['chain'] = environ.get('chain', []) + [name]\n            \
+                     return app(environ, start_response)\n        \
+                 return wrapped\n    \
+             return wrap\n\n\
+         inner = tagging('inner')\n\
+         outer = tagging('outer')\n\
+         class Holder:\n    \
+             nested = staticmethod(tagging('nested'))\n",
+    );
+    layout
+}
+
+#[test]
+fn mount_middleware_wraps_the_app_in_order_and_optimize_drops_asserts_and_docstrings() {
+    let plain = directives_site("").serve();
+    let facts = plain.get_ok("directives.test", "/").json();
+    assert_eq!(
+        facts,
+        serde_json::json!({"assert": "ran", "doc": "The app's docstring.", "debug": true, "chain": []})
+    );
+    drop(plain);
+
+    let server = directives_site(
+        "middleware = [\"wrappers:inner\", \"wrappers:Holder.nested\", \"wrappers:outer\"]\n\
+         optimize = 2\n",
+    )
+    .serve();
+    let facts = server.get_ok("directives.test", "/").json();
+    // The last is outermost: it runs first, and the app sees the chain in that order.
+    assert_eq!(
+        facts,
+        serde_json::json!({
+            "assert": true,
+            "doc": null,
+            "debug": false,
+            "chain": ["outer", "nested", "inner"],
+        })
+    );
+    let level_one = directives_site("optimize = 1\n").serve();
+    let facts = level_one.get_ok("directives.test", "/").json();
+    assert_eq!(facts["assert"], true, "-O drops asserts");
+    assert_eq!(facts["doc"], "The app's docstring.", "-O keeps docstrings");
+}
+
+#[test]
+fn mount_directives_mistakes_are_named() {
+    let bad_level = directives_site("optimize = 3\n");
+    bad_level.check(None).assert_site_error(
+        "directives",
+        "app.optimize",
+        "`3` is not an optimization level: use 0, 1 (`-O`) or 2 (`-OO`)",
+    );
+    let bad_entry = directives_site("middleware = [\"wrappers.outer\"]\n");
+    bad_entry.check(None).assert_site_error(
+        "directives",
+        "app.middleware",
+        "`wrappers.outer` is not `module:callable`",
+    );
+    let missing = directives_site("middleware = [\"wrappers:nowhere\"]\n");
+    let out = missing.build();
+    assert_ne!(out.code, Some(0), "{}", out.all());
+    assert!(
+        out.all()
+            .contains("`app.middleware` entry `wrappers:nowhere` could not be imported"),
+        "{}",
+        out.all()
+    );
 }

@@ -34,6 +34,9 @@ pub(super) struct RawApp {
     data: Vec<String>,
     data_lock: Option<String>,
     watch: Option<bool>,
+    #[serde(default)]
+    middleware: Vec<String>,
+    optimize: Option<i64>,
 }
 
 /// What the build needs to turn a site folder into a component.
@@ -65,6 +68,12 @@ pub struct AppConfig {
     /// Rebuild and swap in the site when its code changes (`watch.rs`); not part of the
     /// build.
     pub watch: bool,
+    /// WSGI middleware wrapped around the app at build time, innermost first, each as
+    /// `(module, attribute)` (`wsgi_middleware`).
+    pub middleware: Vec<(String, String)>,
+    /// The byte-code optimization of the site's modules: 0, 1 (`-O`: no asserts) or 2
+    /// (`-OO`: no docstrings either) (`wsgi_python_optimize`).
+    pub optimize: u8,
 }
 
 /// How the requests of a site are kept apart around its writable data (`app.data_lock`).
@@ -209,6 +218,17 @@ pub(super) fn resolve_app(
     }
     let data_lock = DataLock::resolve(app.data_lock.as_deref(), !data.is_empty())
         .map_err(|reason| err("app.data_lock", reason))?;
+    let middleware = middleware(&app.middleware).map_err(|reason| err("app.middleware", reason))?;
+    let optimize = match app.optimize {
+        None => 0,
+        Some(level @ 0..=2) => level as u8,
+        Some(other) => {
+            return Err(err(
+                "app.optimize",
+                format!("`{other}` is not an optimization level: use 0, 1 (`-O`) or 2 (`-OO`)"),
+            ))
+        }
+    };
     Ok(AppConfig {
         module,
         callable,
@@ -224,7 +244,37 @@ pub(super) fn resolve_app(
         data,
         data_lock,
         watch: app.watch.unwrap_or(true),
+        middleware,
+        optimize,
     })
+}
+
+/// At most this many `middleware` entries.
+const MAX_MIDDLEWARE: usize = 20;
+
+/// Checks `app.middleware`: each `module.path:attribute` (a callable taking the app).
+fn middleware(entries: &[String]) -> Result<Vec<(String, String)>, String> {
+    if entries.len() > MAX_MIDDLEWARE {
+        return Err(format!(
+            "{} entries: at most {MAX_MIDDLEWARE}",
+            entries.len()
+        ));
+    }
+    entries
+        .iter()
+        .map(|entry| {
+            let (module, attribute) = entry
+                .split_once(':')
+                .filter(|(m, a)| is_dotted_identifier(m) && is_dotted_identifier(a))
+                .ok_or_else(|| {
+                    format!(
+                        "`{entry}` is not `module:callable` (for example \
+                         `werkzeug.middleware.proxy_fix:ProxyFix`)"
+                    )
+                })?;
+            Ok((module.to_owned(), attribute.to_owned()))
+        })
+        .collect()
 }
 
 /// At most this many `warmup` URLs: each one runs inside the build.

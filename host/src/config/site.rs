@@ -20,6 +20,8 @@
 //! data = ["data"]                       # folders the app may write, at `/data` in the guest
 //! data_lock = "exclusive"               # with data: "exclusive", "methods" or "none"
 //! watch = true                          # rebuild when the code changes (`watch.rs`)
+//! middleware = ["pkg.mod:Wrapper"]      # wsgi_middleware: wrapped around the app, in order
+//! optimize = 0                          # wsgi_python_optimize: 0, 1 (-O) or 2 (-OO)
 //! [limits]                              # optional; see `limits.rs` for every key
 //! memory = "128MiB"
 //! ```
